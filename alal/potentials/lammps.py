@@ -110,7 +110,9 @@ class LammpsCalculator(Calculator):
             "create_box 1 cell",
             f"mass 1 {mass}",
             *pair_commands(self.pair_style, self.potential_file, [self.element]),
-            "neighbor 1.0 bin",
+            # Binned neighbour lists fail for cells much smaller than the cutoff (1-atom cells, isolated atoms);
+            # an all-pairs list (nsq) is exact there and cheap for small systems.
+            f"neighbor 1.0 {'nsq' if self._small(atoms) else 'bin'}",
             "neigh_modify every 1 delay 0 check yes",
             "compute peatom all pe/atom",
             "thermo_style custom step pe press pxx pyy pzz pyz pxz pxy",
@@ -121,6 +123,13 @@ class LammpsCalculator(Calculator):
         lmp.create_atoms(n, list(range(1, n + 1)), [1] * n, x.reshape(-1).tolist())
         self._lmp, self._prism, self._key = lmp, prism, (n, tuple(bool(p) for p in atoms.pbc))
         self._cell = atoms.cell.array.copy()
+
+    @staticmethod
+    def _small(atoms) -> bool:
+        if len(atoms) < 200 or not all(atoms.pbc):
+            return True
+        heights = atoms.cell.volume / np.linalg.norm(np.cross(atoms.cell[[1, 2, 0]], atoms.cell[[2, 0, 1]]), axis=1)
+        return bool(np.min(heights) < 12.0)
 
     def _update(self, atoms):
         prism = self._prism_for(atoms)

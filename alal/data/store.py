@@ -1,0 +1,238 @@
+"""The run database: an ASE database (``ase.db``; SQLite file or ``postgresql://`` URL) holding every
+structure, label, labelling attempt, trajectory and model generation of a run.
+
+Rows are told apart by the key ``kind``:
+
+  ``structure``   a structure waiting for or done with the oracle: ``status`` pending | labelled | failed |
+                  quarantined | dropped, ``source`` (bootstrap, al, fccmelt), ``generation`` of the model that
+                  proposed it (-1: none), ``traj_id``, ``attempts``, ``reason`` of the last failure
+  ``label``       the oracle's energy, forces and stress (standard ASE row columns) with ``split``
+                  (train | val | test), ``source``, ``generation``, ``traj_id``, ``oracle``, ``oracle_hash``,
+                  ``wall_s``, ``attempt``; the oracle settings in ``data``
+  ``attempt``     one labelling attempt: ``outcome`` (ok, scf, nan, timeout, crash, invalid), ``reason``, ``wall_s``
+  ``trajectory``  one sampler trajectory (its last frame as atoms; seed, schedule, why it stopped; the
+                  uncertainty trace in ``data``)
+  ``generation``  one training attempt of a model generation (``status`` ok | failed, errors, sizes)
+
+Every write is idempotent: a row's ASE ``unique_id`` (a UNIQUE column) is built from the structure hash
+(``s:HASH``, ``l:HASH``, ``a:HASH:N``) or the record's own id (``t:ID``, ``g:N:ATTEMPT``), and inserting an
+existing one is a no-op. Two processes may write the same database: the database's own uniqueness
+constraint decides, there is no read-then-write race and no lock file to go stale after a crash.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from alal.data.hashing import structure_hash
+from alal.errors import AlalError
+
+STRUCTURE, LABEL, ATTEMPT, TRAJECTORY, GENERATION = "structure", "label", "attempt", "trajectory", "generation"
+
+
+def _is_integrity_error(exc: BaseException) -> bool:
+    return type(exc).__name__ in ("IntegrityError", "UniqueViolation")
+
+
+def _clean_kvp(kvp: dict) -> dict:
+    out = {}
+    for k, v in kvp.items():
+        if v is None:
+            continue
+        if isinstance(v, (bool, np.bool_)):
+            out[k] = bool(v)
+        elif isinstance(v, (int, np.integer)):
+            out[k] = int(v)
+        elif isinstance(v, (float, np.floating)):
+            out[k] = float(v)
+        else:
+            out[k] = str(v)
+    return out
+
+
+class Store:
+    """Typed, idempotent access to a run database (see the module docstring for the row kinds)."""
+
+    def __init__(self, url: str | os.PathLike):
+        import ase.db
+
+        self.url = str(url)
+        self.is_postgres = self.url.startswith(("postgresql://", "postgres://"))
+        if not self.is_postgres:
+            path = Path(self.url)
+            if path.suffix != ".db":
+                raise AlalError(f"database '{path}' must be an SQLite file ending in .db or a postgresql:// URL")
+            if not path.parent.is_dir():
+                raise AlalError(f"database folder '{path.parent}' does not exist")
+            if not os.access(path.parent, os.W_OK):
+                raise AlalError(f"database folder '{path.parent}' is not writable")
+        try:
+            # no ASE lock file: it would go stale after a SIGKILL; SQLite's own locking serialises writers
+            self.db = ase.db.connect(self.url, use_lock_file=False) if not self.is_postgres else ase.db.connect(self.url)
+        except ImportError as exc:  # postgresql needs ase-db-backends and psycopg2
+            raise AlalError(f"cannot open '{self.url}': {exc} (pip install ase-db-backends psycopg2-binary)") from None
+        if not self.is_postgres:
+            # ASE creates the tables on first use without a transaction; two processes opening a new file
+            # at once must not both try. flock is released by the kernel when a process dies (never stale).
+            import fcntl
+
+            with open(self.url + ".init-lock", "a") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    self.db.count()
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # ------------------------------------------------------------------------------------------ core
+
+    def insert(self, unique_id: str, atoms: Atoms | None, kvp: dict, data: dict | None = None) -> int | None:
+        """Insert a row unless one with ``unique_id`` exists; return the new id or None."""
+        from ase.db.core import now
+        from ase.db.row import AtomsRow
+
+        row = AtomsRow(atoms if atoms is not None else Atoms())
+        row.unique_id = unique_id
+        row.ctime = now()
+        try:
+            row.user = getpass.getuser()
+        except Exception:  # noqa: BLE001 - no passwd entry in some containers
+            row.user = os.environ.get("USER", "unknown")
+        try:
+            return self.db.write(row, key_value_pairs=_clean_kvp(kvp), data=data or {})
+        except Exception as exc:  # noqa: BLE001
+            if _is_integrity_error(exc):
+                return None
+            raise
+
+    def get(self, unique_id: str):
+        """The row with ``unique_id``, or None."""
+        for row in self.db.select(unique_id=unique_id, limit=1):
+            return row
+        return None
+
+    def update(self, unique_id: str, data: dict | None = None, **kvp) -> bool:
+        row = self.get(unique_id)
+        if row is None:
+            return False
+        self.db.update(row.id, data=data, **_clean_kvp(kvp))
+        return True
+
+    def count(self, **query) -> int:
+        return self.db.count(**query)
+
+    def select(self, **query) -> Iterator:
+        yield from self.db.select(**query)
+
+    # ------------------------------------------------------------------------------------ structures
+
+    def add_structure(self, atoms: Atoms, *, source: str, generation: int = -1, traj_id: str = "",
+                      status: str = "pending", **kvp) -> tuple[str, bool]:
+        """Queue a structure for the oracle; returns (hash, inserted)."""
+        h = structure_hash(atoms)
+        clean = Atoms(atoms.numbers, positions=atoms.get_positions(), cell=atoms.cell, pbc=atoms.pbc)
+        fields = dict(kind=STRUCTURE, hash=h, status=status, source=source, generation=int(generation),
+                      traj_id=traj_id, attempts=0)
+        fields.update(kvp)
+        inserted = self.insert(f"s:{h}", clean, fields) is not None
+        return h, inserted
+
+    def structure(self, h: str):
+        return self.get(f"s:{h}")
+
+    def set_status(self, h: str, status: str, **kvp) -> None:
+        if not self.update(f"s:{h}", status=status, **kvp):
+            raise KeyError(f"no structure {h} in {self.url}")
+
+    def structures(self, **query) -> list:
+        return list(self.db.select(kind=STRUCTURE, **query))
+
+    def structure_atoms(self, h: str) -> Atoms:
+        row = self.structure(h)
+        if row is None:
+            raise KeyError(h)
+        return row.toatoms()
+
+    # ---------------------------------------------------------------------------------------- labels
+
+    def add_label(self, h: str, atoms: Atoms, energy_eV: float, forces_eV_A: np.ndarray,
+                  stress_eV_A3: np.ndarray | None, *, kvp: dict, data: dict | None = None) -> bool:
+        """Store one label (idempotent: a second label of the same structure is ignored). Returns inserted."""
+        a = Atoms(atoms.numbers, positions=atoms.get_positions(), cell=atoms.cell, pbc=atoms.pbc)
+        results = {"energy": float(energy_eV), "forces": np.asarray(forces_eV_A, dtype=float)}
+        if stress_eV_A3 is not None:
+            results["stress"] = np.asarray(stress_eV_A3, dtype=float)
+        a.calc = SinglePointCalculator(a, **results)
+        fields = dict(kind=LABEL, hash=h)
+        fields.update(kvp)
+        return self.insert(f"l:{h}", a, fields, data) is not None
+
+    def label(self, h: str):
+        return self.get(f"l:{h}")
+
+    def labels(self, *, sources: tuple[str, ...] | None = None, split: str | None = None) -> list:
+        query: dict[str, Any] = {"kind": LABEL}
+        if split:
+            query["split"] = split
+        rows = list(self.db.select(**query))
+        if sources is not None:
+            rows = [r for r in rows if r.get("source") in sources]
+        rows.sort(key=lambda r: r.id)
+        return rows
+
+    # -------------------------------------------------------------------------------------- attempts
+
+    def add_attempt(self, h: str, attempt: int, outcome: str, reason: str, wall_s: float, **kvp) -> bool:
+        fields = dict(kind=ATTEMPT, hash=h, attempt=int(attempt), outcome=outcome, reason=reason[:500],
+                      wall_s=float(wall_s))
+        fields.update(kvp)
+        return self.insert(f"a:{h}:{attempt}", None, fields) is not None
+
+    def attempts(self, h: str | None = None) -> list:
+        query = {"kind": ATTEMPT}
+        if h:
+            query["hash"] = h
+        return sorted(self.db.select(**query), key=lambda r: (r.get("hash"), r.get("attempt")))
+
+    # ---------------------------------------------------------------------------------- trajectories
+
+    def add_trajectory(self, traj_id: str, final_atoms: Atoms | None, kvp: dict, data: dict) -> bool:
+        fields = dict(kind=TRAJECTORY, traj_id=traj_id)
+        fields.update(kvp)
+        atoms = None
+        if final_atoms is not None:
+            atoms = Atoms(final_atoms.numbers, positions=final_atoms.get_positions(), cell=final_atoms.cell,
+                          pbc=final_atoms.pbc)
+        return self.insert(f"t:{traj_id}", atoms, fields, data) is not None
+
+    def trajectories(self) -> list:
+        return sorted(self.db.select(kind=TRAJECTORY), key=lambda r: (r.get("finished_at", 0.0), r.id))
+
+    # ----------------------------------------------------------------------------------- generations
+
+    def add_generation(self, generation: int, attempt: int, kvp: dict, data: dict | None = None) -> bool:
+        fields = dict(kind=GENERATION, generation=int(generation), attempt=int(attempt))
+        fields.update(kvp)
+        return self.insert(f"g:{generation}:{attempt}", None, fields, data) is not None
+
+    def generations(self, status: str | None = None) -> list:
+        query = {"kind": GENERATION}
+        if status:
+            query["status"] = status
+        return sorted(self.db.select(**query), key=lambda r: (r.get("generation"), r.get("attempt")))
+
+    def latest_generation(self) -> int:
+        """The newest generation trained successfully (-1 before generation 0)."""
+        gens = self.generations(status="ok")
+        return max((int(r.generation) for r in gens), default=-1)
+
+
+def row_label_arrays(row) -> tuple[Atoms, float, np.ndarray]:
+    """(atoms, energy eV, forces eV/Å) of a label row."""
+    return row.toatoms(), float(row.energy), np.asarray(row.forces, dtype=float)

@@ -1,0 +1,48 @@
+"""``alal validate``: run the validation suite on one or more potentials."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from validation import properties as property_registry
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--potentials", required=True,
+                   help="comma-separated registry names or model directories, e.g. ani-al,eam-mishin1999,emt")
+    p.add_argument("--properties", default=None,
+                   help=f"comma-separated subset of: {', '.join(property_registry.names())} (default: all of the tier)")
+    p.add_argument("--tier", default="quick", choices=["quick", "full"],
+                   help="quick: minutes on 2 cores; full: the paper's sizes and lengths (GPU/cluster)")
+    p.add_argument("--out", default="reports/latest", help="output folder (default reports/latest)")
+    p.add_argument("--seed", type=int, default=20210301, help="seed for every random choice (recorded)")
+    p.add_argument("--no-report", action="store_true", help="write results.json only")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def _split(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def run(args) -> int:
+    from validation.runner import run_validation
+
+    log = (lambda *a, **k: None) if args.quiet else (lambda msg: print(msg, flush=True))
+    results = run_validation(
+        _split(args.potentials),
+        _split(args.properties),
+        out=Path(args.out),
+        tier=args.tier,
+        seed=args.seed,
+        render=not args.no_report,
+        log=log,
+    )
+    errors = results["meta"]["errors"]
+    if errors:
+        print(f"alal validate: {len(errors)} propert{'y' if len(errors) == 1 else 'ies'} failed:")
+        for e in errors:
+            print(f"  - {e}")
+        return 1
+    return 0

@@ -1,0 +1,34 @@
+"""Registry of validation properties: name -> "module:Class" (imported lazily).
+
+The order here is the order of the report and of ``alal validate`` when no ``--properties`` is given.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from alal.errors import UnknownName
+
+PROPERTIES: dict[str, str] = {
+    "eos": "validation.properties.eos:ColdCurves",
+    "elastic": "validation.properties.elastic:ElasticConstants",
+}
+
+# Properties in the default run of each tier (a property may be left out of "quick" when too costly).
+DEFAULT_PROPERTIES: dict[str, list[str]] = {
+    "quick": list(PROPERTIES),
+    "full": list(PROPERTIES),
+}
+
+
+def names() -> list[str]:
+    return list(PROPERTIES)
+
+
+def get(name: str):
+    """An instance of the property class registered under ``name``."""
+    if name not in PROPERTIES:
+        raise UnknownName(f"unknown property '{name}': choose from {', '.join(PROPERTIES)}")
+    module_name, _, cls_name = PROPERTIES[name].partition(":")
+    cls = getattr(importlib.import_module(module_name), cls_name)
+    return cls()
