@@ -6,7 +6,7 @@ VENV            := .venv
 PY              := $(VENV)/bin/python
 STAMP           := $(VENV)/.alal-installed
 OUT             ?= reports/latest
-POTENTIALS      ?= ani-al,eam-mishin1999,eam-mendelev2008,eam-zhou2004,emt
+POTENTIALS      ?= ani-al,eam-mishin1999,eam-mendelev2008,eam-zhou2001,emt
 TIER            ?= quick
 
 # External data (ANI-Al weights, Mishin 1999 EAM): ../shared/data when it exists, else the user's setting

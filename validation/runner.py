@@ -100,6 +100,7 @@ def run_validation(
     out = Path(out)
     if not potential_names:
         raise AlalError("no potentials given")
+    potential_names = list(dict.fromkeys(potentials.canonical_name(n) for n in potential_names))
     props = resolve_properties(property_names, tier)
     check_output_dir(out)
     provenance = {}

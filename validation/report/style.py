@@ -11,7 +11,7 @@ KNOWN = {
     "ani-al": ("ANI-Al", "#d62728"),
     "eam-mishin1999": ("EAM Mishin 1999", "#1f77b4"),
     "eam-mendelev2008": ("EAM Mendelev 2008", "#2ca02c"),
-    "eam-zhou2004": ("EAM Zhou 2004", "#9467bd"),
+    "eam-zhou2001": ("EAM Zhou 2001", "#9467bd"),
     "emt": ("EMT (ASE)", "#7f7f7f"),
 }
 EXTRA_COLOURS = ["#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
