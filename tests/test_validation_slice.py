@@ -64,8 +64,9 @@ def test_emt_cold_curves_are_self_consistent(emt_results):
     d = eos.data
     # The EOS minimum and the zero-pressure lattice constant are the same point of the same function.
     assert d["fcc"]["a0_A"] == pytest.approx(ctx.fcc_a0(), abs=2e-3)
-    # Bulk modulus from curvature of E(V) and from (C11 + 2 C12)/3 measure the same thing.
-    assert d["fcc"]["B_GPa"] == pytest.approx(elastic.data["B_GPa"], rel=0.03)
+    # Bulk modulus from the curvature of E(V) and from (C11 + 2 C12)/3 measure the same thing at a0; the narrow
+    # (±6 %) fit is the better curvature for a smooth potential (EMT is far from Birch-Murnaghan over ±10 %).
+    assert d["fcc"]["fit_6pct"]["B_GPa"] == pytest.approx(elastic.data["B_GPa"], rel=0.03)
     # Relaxing c/a can only lower the HCP energy; FCC is the zero of the energy scale.
     assert d["hcp"]["dE_meV_per_atom"] <= d["hcp_ideal"]["dE_meV_per_atom"] + 1e-6
     assert d["fcc"]["dE_meV_per_atom"] == 0.0

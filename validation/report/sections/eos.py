@@ -110,5 +110,6 @@ def build_section(results: dict, fig_dir: Path) -> Section | None:
                             paper_rows))
     return Section("eos", "Cold curves and equations of state",
                    intro="E(V) of FCC, HCP, BCC, SC and diamond over 11-25 Å³/atom (the paper's Fig. 2 range); "
-                         "each minimum located on a 10-32 Å³/atom scan and fitted with 11 points within ±6 %.",
+                         "each minimum located on a 10-32 Å³/atom scan and fitted with 21 points within ±10 % "
+                         "(a ±6 % fit, the ACWF protocol, is in results.json as fit_6pct).",
                    tables=tables, figures=figures)
