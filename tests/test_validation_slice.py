@@ -72,7 +72,8 @@ def test_emt_cold_curves_are_self_consistent(emt_results):
     assert d["fcc"]["dE_meV_per_atom"] == 0.0
     for struct in ("fcc", "bcc", "sc", "diamond"):
         assert d[struct]["minimum_inside_scan"]
-        assert d[struct]["fit_rms_meV_per_atom"] < 0.5
+        # EMT is smooth: near the minimum a Birch-Murnaghan curve describes it to well under a meV.
+        assert d[struct]["fit_6pct"]["fit_rms_meV_per_atom"] < 0.5
     # Open structures are less dense at their minimum.
     v = {s: d[s]["V0_A3_per_atom"] for s in ("fcc", "bcc", "sc", "diamond")}
     assert v["fcc"] < v["sc"] < v["diamond"]
