@@ -240,7 +240,8 @@ def load(name: str, *, dtype: str = "float64", device: str = "cpu", engine: str 
     """Return a fresh ASE calculator for ``name`` (a registry name or a model path).
 
     ``dtype`` and ``device`` apply to ANI models (float64 for properties, float32 for MD); ``engine`` picks
-    the ANI implementation ("alal" fast engine, "torchani" reference).
+    the ANI implementation ("alal" fast engine, "torchani" reference). ANI keyword options: ``member_forces``
+    (per-member forces every call) and ``engine_options`` (fast engine: ``skin`` in Å, ``backend``).
     """
     if dtype not in ("float32", "float64"):
         raise AlalError(f"dtype must be 'float32' or 'float64', not '{dtype}'")

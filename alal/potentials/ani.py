@@ -93,15 +93,18 @@ class TorchaniEngine:
         return result
 
 
-def make_engine(model: ANIModel, engine: str, dtype: str, device: str):
+def make_engine(model: ANIModel, engine: str, dtype: str, device: str, **options):
+    """``options`` go to the fast engine (e.g. ``skin``, ``backend``); the torchani engine takes none."""
     if engine == "torchani":
+        if options:
+            raise AlalError(f"the torchani engine takes no engine options (got {', '.join(options)})")
         return TorchaniEngine(model, dtype=dtype, device=device)
     if engine == "alal":
         try:
             from alal.potentials.engine import FastANIEngine
         except ImportError as exc:  # the fast engine is optional until it lands
             raise AlalError(f"the fast ANI engine is not available ({exc}); use engine='torchani'") from exc
-        return FastANIEngine(model, dtype=dtype, device=device)
+        return FastANIEngine(model, dtype=dtype, device=device, **options)
     raise AlalError(f"unknown ANI engine '{engine}' (choose 'alal' or 'torchani')")
 
 
@@ -111,7 +114,7 @@ class ANICalculator(Calculator):
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
 
     def __init__(self, model: ANIModel, *, engine: str = "torchani", dtype: str = "float64", device: str = "cpu",
-                 member_forces: bool = False, **kwargs):
+                 member_forces: bool = False, engine_options: dict | None = None, **kwargs):
         super().__init__(**kwargs)
         if dtype not in ("float32", "float64"):
             raise AlalError(f"dtype must be 'float32' or 'float64', not '{dtype}'")
@@ -120,7 +123,7 @@ class ANICalculator(Calculator):
         self.dtype = dtype
         self.device = device
         self.want_member_forces = member_forces
-        self.engine = make_engine(model, engine, dtype, device)
+        self.engine = make_engine(model, engine, dtype, device, **(engine_options or {}))
 
     @property
     def n_members(self) -> int:
@@ -129,7 +132,10 @@ class ANICalculator(Calculator):
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         atoms = self.atoms
-        check_structure(atoms, tuple(self.model.species))
+        if not getattr(self.engine, "checks_structure", False):
+            # engines that check inputs themselves (the fast engine, from its own neighbour list) skip this:
+            # check_structure's ASE neighbour list costs as much as a whole fast force evaluation
+            check_structure(atoms, tuple(self.model.species))
         want_stress = "stress" in properties
         res = self.engine.evaluate(
             atoms,

@@ -1,0 +1,193 @@
+"""FastANIEngine: energies, forces, stress and ensemble spread of an ANI ensemble in one pass.
+
+One evaluation:
+  1. cheap input checks (species, NaN, cell); the Verlet list is reused unless a pair may have entered
+     the cutoff (``skin``, default 1 Å);
+  2. geometry of every neighbour entry (also yields the smallest distance: the overlap check);
+  3. AEVs of all atoms (compiled kernels on CPU, torch ops on CUDA or as fallback);
+  4. all M member networks in one batched pass (per-atom, per-member energies), and their hand-written
+     backward to dE/dAEV for the ensemble mean (or for each member when per-member forces are asked for);
+  5. analytic AEV backward to dE/d(displacement) per entry, then forces by a gather over partner entries
+     and the virial from the same entries.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from alal.errors import AlalError
+from alal.potentials.ani import EngineResult
+from alal.potentials.ani_model import ANIModel
+from alal.potentials.engine import native
+from alal.potentials.engine.aev import AEVConstants
+from alal.potentials.engine.checks import check_atoms, check_overlap
+from alal.potentials.engine.neighbors import VerletList, ase_neighbor_list
+
+DEFAULT_SKIN_A = 1.0
+
+
+@dataclass
+class EngineStats:
+    """Cumulative counters (cheap; read by the benchmark and by MD progress output)."""
+
+    calls: int = 0
+    seconds: float = 0.0  # wall time inside evaluate()
+    neighbor_builds: int = 0
+
+    def as_dict(self) -> dict:
+        return {"calls": self.calls, "seconds": self.seconds, "neighbor_builds": self.neighbor_builds}
+
+
+class FastANIEngine:
+    """The alal ANI engine (see the module docstring).
+
+    ``dtype``: "float32" (MD) or "float64" (properties; matches torchani to 1e-8 eV/atom). ``device``: "cpu" or
+    "cuda". ``skin``: Verlet skin in Å. ``backend``: "native" (compiled CPU kernels), "torch" (tensor ops: the
+    CUDA path and the fallback) or None for the best available (env ``ALAL_ENGINE_BACKEND`` overrides).
+    One engine keeps per-structure state (neighbour list, buffers): use one per thread.
+    """
+
+    name = "alal"
+    checks_structure = True  # ANICalculator leaves the (expensive) overlap check to us
+
+    def __init__(self, model: ANIModel, *, dtype: str = "float32", device: str = "cpu", skin: float = DEFAULT_SKIN_A,
+                 backend: str | None = None):
+        if dtype not in ("float32", "float64"):
+            raise AlalError(f"dtype must be 'float32' or 'float64', not '{dtype}'")
+        if skin < 0:
+            raise AlalError(f"the Verlet skin must be >= 0, not {skin}")
+        device = torch.device(device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise AlalError("device='cuda' was asked for but torch sees no CUDA device; use device='cpu'")
+        if device.type not in ("cpu", "cuda"):
+            raise AlalError(f"device must be 'cpu' or 'cuda', not '{device}'")
+        model.validate()
+        self.model = model
+        self.dtype = dtype
+        self.device = device
+        self.species = tuple(model.species)
+        self._z_to_index = self._species_lookup(model.species)
+        self.const = AEVConstants.from_parameters(model.aev, len(model.species))
+        self.unit = float(model.energy_unit_eV)
+        self.self_energies = np.array([model.self_energies[sp] for sp in model.species], dtype=np.float64)
+        self.n_members = model.n_members
+        self.backend_note = ""  # why the backend is not the preferred one, if it is not
+        self.backend, search = self._make_backend(backend)
+        self.neighbors = VerletList(self.const.radial_cutoff, skin, search)
+        self.stats = EngineStats()
+
+    # ------------------------------------------------------------------ construction helpers
+
+    @staticmethod
+    def _species_lookup(species) -> np.ndarray:
+        from ase.data import atomic_numbers
+
+        table = np.full(128, -1, dtype=np.int32)
+        for i, sp in enumerate(species):
+            table[atomic_numbers[sp]] = i
+        return table
+
+    def _make_backend(self, backend: str | None):
+        from alal.potentials.engine.backend_native import NativeBackend
+        from alal.potentials.engine.backend_torch import TorchBackend
+
+        backend = backend or os.environ.get("ALAL_ENGINE_BACKEND") or None
+        if backend not in (None, "native", "torch"):
+            raise AlalError(f"unknown engine backend '{backend}' (choose 'native' or 'torch')")
+        if backend == "native" and self.device.type != "cpu":
+            raise AlalError("the native backend runs on the CPU only; use backend='torch' on CUDA")
+        # the compiled kernels also provide the neighbour search, on every device
+        try:
+            kernels = native.load()
+        except native.NativeUnavailable as exc:
+            kernels = None
+            if backend == "native":
+                raise AlalError(f"the compiled engine kernels are unavailable: {exc}") from exc
+            self.backend_note = f"compiled kernels unavailable ({exc}); torch backend and ASE neighbour search"
+            if self.device.type == "cpu":
+                warnings.warn(f"alal engine: {self.backend_note}", RuntimeWarning, stacklevel=3)
+        threads = lambda: max(1, torch.get_num_threads())  # noqa: E731
+        if kernels is not None:
+            search = lambda pos, cell, pbc, cutoff: kernels.neighbor_list(pos, cell, pbc, cutoff, threads())  # noqa: E731
+        else:
+            search = ase_neighbor_list
+        if kernels is not None and self.device.type == "cpu" and backend in (None, "native"):
+            return NativeBackend(kernels, self.const, self.model, self.dtype), search
+        return TorchBackend(self.const, self.model, self.dtype, self.device), search
+
+    # ------------------------------------------------------------------ evaluation
+
+    def evaluate(self, atoms, *, forces: bool = True, stress: bool = False, member_forces: bool = False) -> EngineResult:
+        """Member energies and per-atom member energies always; mean forces when ``forces``; the mean stress
+        (ASE sign, eV/Å³) when ``stress``; per-member forces when ``member_forces`` (one pass, ~2x the cost).
+        Raises BadStructure for bad input (foreign species, NaN, degenerate cell, overlapping atoms)."""
+        t0 = time.perf_counter()
+        try:
+            return self._evaluate(atoms, forces=forces, stress=stress, member_forces=member_forces)
+        finally:
+            self.stats.calls += 1
+            self.stats.seconds += time.perf_counter() - t0
+            self.stats.neighbor_builds = self.neighbors.n_builds
+
+    def _evaluate(self, atoms, *, forces: bool, stress: bool, member_forces: bool) -> EngineResult:
+        check_atoms(atoms, self.species)
+        if stress and not all(atoms.pbc):
+            raise AlalError("stress needs a structure periodic in all three directions")
+        positions = np.asarray(atoms.positions, dtype=np.float64)
+        pbc = np.asarray(atoms.pbc, dtype=bool)
+        numbers = atoms.numbers
+        species = self._z_to_index[numbers]
+        nl = self.neighbors
+        nl.update(positions, atoms.cell.array, pbc, numbers)
+        be = self.backend
+        be.set_structure(nl, species)
+        check_overlap(be.geometry(positions, nl.current_cell))
+
+        want_grad = forces or stress or member_forces
+        grad_mode = ("members" if member_forces else "mean") if want_grad else None
+        outputs = be.run(grad_mode, self.unit)  # (M, N) network outputs; entry gradients kept in the backend
+
+        atomic = (outputs + self.self_energies[species][None, :]) * self.unit  # (M, N) eV
+        result = EngineResult(member_energies=atomic.sum(axis=1), atomic_energies=atomic)
+        if not want_grad:
+            return result
+        n_channels = self.n_members if member_forces else 1
+        weights = np.full(n_channels, 1.0 / n_channels) if stress else None
+        channel_forces, virial = be.gather(weights)
+        result.forces = channel_forces.mean(axis=0)
+        if member_forces:
+            result.member_forces = channel_forces
+        if stress:
+            volume = abs(float(np.linalg.det(atoms.cell.array)))
+            result.stress = 0.5 * (virial + virial.T) / volume
+        return result
+
+    def aevs(self, atoms) -> np.ndarray:
+        """The atomic environment vectors (N, F) in torchani's layout (for diagnostics and for training code)."""
+        check_atoms(atoms, self.species)
+        positions = np.asarray(atoms.positions, dtype=np.float64)
+        pbc = np.asarray(atoms.pbc, dtype=bool)
+        nl = self.neighbors
+        nl.update(positions, atoms.cell.array, pbc, atoms.numbers)
+        self.backend.set_structure(nl, self._z_to_index[atoms.numbers])
+        check_overlap(self.backend.geometry(positions, nl.current_cell))
+        return np.array(self.backend.aev(), dtype=np.float64)
+
+    def describe(self) -> dict:
+        """Settings for provenance and benchmark output."""
+        return {
+            "engine": self.name,
+            "backend": self.backend.name,
+            "dtype": self.dtype,
+            "device": str(self.device),
+            "skin_A": self.neighbors.skin,
+            "threads": torch.get_num_threads(),
+            "neighbor_list_builds": self.neighbors.n_builds,
+            "note": self.backend_note,
+        }
