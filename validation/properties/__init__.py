@@ -12,6 +12,16 @@ from alal.errors import UnknownName
 PROPERTIES: dict[str, str] = {
     "eos": "validation.properties.eos:ColdCurves",
     "elastic": "validation.properties.elastic:ElasticConstants",
+    "bain": "validation.properties.bain:BainPath",
+    "gsfe": "validation.properties.gsfe:GeneralizedStackingFault",
+    "vacancy": "validation.properties.vacancy:VacancyFormation",
+    "surface": "validation.properties.surface:SurfaceEnergies",
+    "phonons": "validation.properties.phonons:Phonons",
+    "checks": "validation.properties.checks:VerificationChecks",
+    "liquid_density": "validation.properties.liquid_density:LiquidDensity",
+    "rdf": "validation.properties.rdf:LiquidRDF",
+    "melting": "validation.properties.melting:MeltingLine",
+    "heat_cool": "validation.properties.heat_cool:HeatCool",
 }
 
 # Properties in the default run of each tier (a property may be left out of "quick" when too costly).

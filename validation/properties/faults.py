@@ -182,6 +182,21 @@ def slip_path_structures(a0: float, n_layers: int, displacements: Sequence[float
     return out
 
 
+def gamma_surface_structure(a0: float, n_layers: int, f1: float, f2: float, *,
+                            repeat: tuple[int, int] = (1, 1)) -> Atoms:
+    """Rigid shift of the periodic image by ``f1·a1 + f2·a2`` (fractions of the primitive in-plane cell): one
+    point of the γ-surface. ``(f1, f2) = (1/3, 1/3)`` is the intrinsic stacking fault (u = 1 along ⟨112⟩)."""
+    a0 = _check_a0(a0)
+    n = _check_layers(n_layers, 2)
+    b1, b2 = _in_plane_vectors(a0)
+    atoms = fcc111_cell(a0, n, repeat)
+    cell = atoms.cell.array.copy()
+    cell[2] = cell[2] + float(f1) * b1 + float(f2) * b2
+    atoms.set_cell(cell, scale_atoms=False)
+    atoms.info["gamma_surface_fractions"] = (float(f1), float(f2))
+    return atoms
+
+
 def twin_path_coordinates(points_per_layer: int = TWIN_POINTS_PER_LAYER,
                           max_faulted_layers: int = TWIN_MAX_FAULTED_LAYERS) -> list[float]:
     """Path coordinate ``s`` (units of b_p): ``points_per_layer`` equal steps per faulted layer, ends included."""

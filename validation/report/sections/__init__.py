@@ -11,6 +11,16 @@ import importlib
 SECTION_MODULES: dict[str, str] = {
     "eos": "validation.report.sections.eos",
     "elastic": "validation.report.sections.elastic",
+    "bain": "validation.report.sections.bain",
+    "gsfe": "validation.report.sections.gsfe",
+    "vacancy": "validation.report.sections.vacancy",
+    "surface": "validation.report.sections.surface",
+    "phonons": "validation.report.sections.phonons",
+    "checks": "validation.report.sections.checks",
+    "liquid_density": "validation.report.sections.liquid",
+    "rdf": "validation.report.sections.rdf",
+    "melting": "validation.report.sections.melting",
+    "heat_cool": "validation.report.sections.heat_cool",
 }
 
 
