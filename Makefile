@@ -69,7 +69,8 @@ reference: $(STAMP)
 	$(PY) -m alal.cli reference --out reference_data/dft
 
 train: $(STAMP)
-	$(PY) -m alal.cli train configs/al-emt-demo.toml --run-dir runs/emt-demo --validate
+	@# a second 'make train' (after a crash, Ctrl-C or a finished run) continues runs/emt-demo instead of refusing
+	$(PY) -m alal.cli train configs/al-emt-demo.toml $$(test -f runs/emt-demo/manifest.json && echo --resume || echo --run-dir) runs/emt-demo --validate
 
 clean:
 	rm -rf reports/latest reports/bench .pytest_cache

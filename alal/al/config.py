@@ -131,11 +131,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "lr_patience_epochs": Key(10, "int", "epochs without validation improvement before the learning rate is reduced", _positive),
         "patience_epochs": Key(30, "int", "early stopping: a member stops after this many epochs without validation improvement", _positive),
         "max_epochs": Key(400, "int", "epoch limit per generation", _positive),
+        "max_epochs_warm_start": Key(0, "int", "epoch limit of a warm-started generation (0 = max_epochs)", _non_negative),
         "batch_size": Key(16, "int", "structures per Adam step", _positive),
         "val_fraction": Key(0.1, "float", "labels in the validation split (assigned from the structure hash; stable across generations)", _fraction),
         "test_fraction": Key(0.1, "float", "labels in the test split (never trained on)", _fraction),
         "warm_start": Key(True, "bool", "start each member from the previous generation's weights"),
-        "threads": Key(0, "int", "torch threads of a training task (0 = the executor's cores per task)", _non_negative),
+        "threads": Key(0, "int", "torch threads of a training task (0 = half the local cores, or a cluster worker's cores)", _non_negative),
         "device": Key("cpu", "str", "torch device of training ('cpu', 'cuda')"),
         "time_limit_s": Key(7200.0, "float", "wall-time limit of one training task", _positive),
         "max_attempts": Key(2, "int", "attempts per generation before the run stops (the previous model keeps serving meanwhile)", _positive),
@@ -193,7 +194,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "liquid_equilibration_ps": Key(2.0, "float", "melting and equilibration before liquid snapshots are taken", _positive),
         "liquid_spacing_ps": Key(0.2, "float", "time between liquid snapshots", _positive),
         "timestep_fs": Key(2.0, "float", "MD time step", _between(0.05, 10.0)),
-        "md_driver": Key("auto", "str", "who drives the MD: 'oracle' (cheap oracles), 'model' (the AL model, as the paper's Fig. 6), 'auto' = oracle for emt, model otherwise", choices=("auto", "oracle", "model")),
+        "md_driver": Key("auto", "str", "who drives the FCC/Melt MD: 'lammps-eam' (Mendelev 2008 EAM in LAMMPS, Al only, fast), 'model' (the AL model, as the paper's Fig. 6), 'oracle'; 'auto' = lammps-eam for Al, model otherwise", choices=("auto", "lammps-eam", "oracle", "model")),
         "seed": Key(7, "int", "seed of the FCC/Melt trajectories", _non_negative),
     },
 }
@@ -201,7 +202,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
 # On resume these may change (the change is applied and recorded in the manifest); any other change is refused.
 RESUME_MUTABLE = {
     "loop.*", "execution.*", "trainer.max_epochs", "trainer.patience_epochs", "trainer.threads", "trainer.device",
-    "trainer.time_limit_s", "trainer.max_attempts", "trainer.batch_size", "trainer.learning_rate", "trainer.min_learning_rate",
+    "trainer.time_limit_s", "trainer.max_attempts", "trainer.max_epochs_warm_start", "trainer.batch_size", "trainer.learning_rate", "trainer.min_learning_rate",
     "trainer.lr_decay_factor", "trainer.lr_patience_epochs", "trainer.warm_start", "trainer.energy_loss", "trainer.force_weight_A2",
     "sampler.*", "diversity.*", "oracle.time_limit_s", "oracle.max_attempts", "oracle.threads", "oracle.mpi_processes",
     "oracle.faults.*", "run.name", "study.table1.*",
@@ -265,19 +266,22 @@ def _flatten_sections(raw: dict, where: str) -> dict[str, dict]:
     """Turn nested TOML tables into {"oracle.gpaw": {...}}, rejecting unknown sections and keys."""
     out: dict[str, dict] = {}
 
+    def is_group(name: str) -> bool:  # "study" holds only sub-tables ([study.table1])
+        return any(k.startswith(name + ".") for k in SCHEMA)
+
     def walk(prefix: str, table: dict):
-        if prefix and prefix not in SCHEMA:
-            raise ConfigError(f"{where}: unknown section [{prefix}] (known: {', '.join(SCHEMA)})")
         values = {}
         for key, value in table.items():
             full = f"{prefix}.{key}" if prefix else key
             if isinstance(value, dict):
-                if full in SCHEMA:
+                if full in SCHEMA or is_group(full):
                     walk(full, value)
                     continue
                 raise ConfigError(f"{where}: unknown section [{full}] (known: {', '.join(SCHEMA)})")
             if not prefix:
                 raise ConfigError(f"{where}: key '{key}' must be inside a section such as [run]")
+            if prefix not in SCHEMA:
+                raise ConfigError(f"{where}: key '{full}' is not known ([{prefix}] only holds sub-sections)")
             if key not in SCHEMA[prefix]:
                 known = ", ".join(SCHEMA[prefix])
                 raise ConfigError(f"{where}: unknown key '{full}' (known in [{prefix}]: {known})")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -75,11 +76,12 @@ def build_aev_computer(params: AEVParameters, dtype=None):
 class FeatureComputer:
     """Computes :class:`Features` with torchani's AEV terms (float64 inside, float32 out)."""
 
-    def __init__(self, params: AEVParameters):
+    def __init__(self, params: AEVParameters, method: str = "closed-form"):
         import torch
 
         self.torch = torch
         self.params = params
+        self.method = method
         self.aev = build_aev_computer(params, torch.float64)
         self.n_radial = len(params.radial_shifts)
         self.n_angular = len(params.angular_shifts) * len(params.angle_sections)
@@ -98,8 +100,7 @@ class FeatureComputer:
         idx, D = nb.indices, nb.diff_vectors.detach()
         dist = D.norm(dim=-1)
 
-        radial = self.aev.radial
-        rad_terms, rad_dr = torch.func.jvp(lambda d: radial(d), (dist,), (torch.ones_like(dist),))
+        rad_terms, rad_dr = self._radial_terms_and_derivatives(dist)
         aev = torch.zeros(n, self.n_radial + self.n_angular, dtype=torch.float64)
         aev[:, : self.n_radial].index_add_(0, idx[0], rad_terms)
         aev[:, : self.n_radial].index_add_(0, idx[1], rad_terms)
@@ -116,20 +117,13 @@ class FeatureComputer:
                 sign = tri.diff_signs.to(torch.float64)  # (2, T)
                 v = D_a[tri.side_idxs] * sign.unsqueeze(-1)  # (2, T, 3), vectors as torchani uses them
                 angular = self.aev.angular
-
-                def f(vec):
-                    return angular(vec.norm(dim=-1), vec)
-
-                terms = f(v)
+                terms, dterms = self._angular_terms_and_derivatives(v)  # (T, A), (2, 3, T, A)
                 aev[:, self.n_radial:].index_add_(0, tri.central_idxs, terms)
                 role = (tri.diff_signs < 0).long()  # 0: the centre is indices[0] of the pair, 1: indices[1]
                 for s in range(2):
                     slot = tri.side_idxs[s] * 2 + role[s]
                     for c in range(3):
-                        tangent = torch.zeros_like(v)
-                        tangent[s, :, c] = 1.0
-                        _, d = torch.func.jvp(f, (v,), (tangent,))  # (T, A) = ∂terms/∂v[s, :, c]
-                        ang_J[:, :, c].index_add_(0, slot, d * sign[s].unsqueeze(-1))
+                        ang_J[:, :, c].index_add_(0, slot, dterms[s, c] * sign[s].unsqueeze(-1))
         used = ang_J.abs().flatten(1).amax(dim=1) > 0
         slots = used.nonzero().flatten()
         pair = torch.div(slots, 2, rounding_mode="floor")
@@ -145,6 +139,80 @@ class FeatureComputer:
             ang_pair=closer[pair].int().numpy(),
             ang_J=ang_J[slots].float().numpy(),
         )
+
+
+    def _radial_terms_and_derivatives(self, dist):
+        """Radial terms (P, R) and their derivative with respect to the distance (closed form of torchani's
+        ANIRadial, 0.25·exp(−η(r − s)²)·fc(r), cosine cutoff; ``method = "autodiff"`` uses torch.func.jvp)."""
+        torch = self.torch
+        if self.method == "autodiff":
+            radial = self.aev.radial
+            return torch.func.jvp(lambda d: radial(d), (dist,), (torch.ones_like(dist),))
+        p = self.params
+        Rc = p.radial_cutoff
+        shifts = torch.tensor(p.radial_shifts, dtype=dist.dtype)
+        r = dist.unsqueeze(-1)
+        g = 0.25 * torch.exp(-p.radial_eta * (r - shifts) ** 2)
+        fc = 0.5 * torch.cos(r * (math.pi / Rc)) + 0.5
+        dfc = -0.5 * (math.pi / Rc) * torch.sin(r * (math.pi / Rc))
+        return g * fc, g * (-2.0 * p.radial_eta * (r - shifts)) * fc + g * dfc
+
+    def _angular_terms_and_derivatives(self, v):
+        """Angular terms (T, A) and ∂terms/∂v[s, :, c] as (2, 3, T, A).
+
+        Closed form of torchani's ANIAngular with the cosine cutoff (checked against forward-mode autodiff
+        in the tests); ``method = "autodiff"`` uses torch.func.jvp instead.
+        """
+        torch = self.torch
+        if self.method == "autodiff":
+            angular = self.aev.angular
+
+            def f(vec):
+                return angular(vec.norm(dim=-1), vec)
+
+            terms = f(v)
+            out = torch.empty((2, 3) + tuple(terms.shape), dtype=terms.dtype)
+            for s in range(2):
+                for c in range(3):
+                    tangent = torch.zeros_like(v)
+                    tangent[s, :, c] = 1.0
+                    out[s, c] = torch.func.jvp(f, (v,), (tangent,))[1]
+            return terms, out
+        p = self.params
+        Rc = p.angular_cutoff
+        shifts = torch.tensor(p.angular_shifts, dtype=v.dtype)
+        sections = torch.tensor(p.angle_sections, dtype=v.dtype)
+        eta, zeta = p.angular_eta, p.angular_zeta
+        r = v.norm(dim=-1)  # (2, T)
+        u = v / r.unsqueeze(-1)  # (2, T, 3)
+        fc = 0.5 * torch.cos(r * (math.pi / Rc)) + 0.5
+        dfc = -0.5 * (math.pi / Rc) * torch.sin(r * (math.pi / Rc))
+        cos = (v[0] * v[1]).sum(-1) / torch.clamp(r[0] * r[1], min=1e-10)
+        theta = torch.acos(0.95 * cos)
+        dtheta = -0.95 / torch.sqrt(torch.clamp(1.0 - (0.95 * cos) ** 2, min=1e-12))
+        x = theta.unsqueeze(-1) - sections  # (T, B)
+        base = (1.0 + torch.cos(x)) / 2.0
+        ang = 2.0 * base**zeta
+        dang = -zeta * base ** (zeta - 1.0) * torch.sin(x)  # d ang / d theta
+        y = ((r[0] + r[1]) / 2.0).unsqueeze(-1) - shifts  # (T, S)
+        rad = torch.exp(-eta * y**2)
+        drad = -eta * y * rad  # d rad / d r_1 = d rad / d r_2
+        fcc = fc[0] * fc[1]
+        T = v.shape[1]
+
+        def outer(a, b):  # (T, S), (T, B) -> (T, S*B), shift-major like torchani
+            return (a.unsqueeze(2) * b.unsqueeze(1)).reshape(T, -1)
+
+        terms = outer(rad, ang) * fcc.unsqueeze(-1)
+        c_theta = outer(rad, dang) * (fcc * dtheta).unsqueeze(-1)  # coefficient of d cos / d v
+        out = torch.empty((2, 3, T, terms.shape[1]), dtype=v.dtype)
+        for s in range(2):
+            o = 1 - s
+            c_r = outer(drad, ang) * fcc.unsqueeze(-1) + outer(rad, ang) * (dfc[s] * fc[o]).unsqueeze(-1)
+            w = (u[o] - cos.unsqueeze(-1) * u[s]) / r[s].unsqueeze(-1)  # d cos / d v_s
+            for c in range(3):
+                out[s, c] = c_r * u[s, :, c].unsqueeze(-1) + c_theta * w[:, c].unsqueeze(-1)
+        return terms, out
 
 
 class FeatureCache:

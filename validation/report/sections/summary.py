@@ -39,9 +39,11 @@ def build_section(results: dict, fig_dir) -> Section:
                 row.append("")
                 cls.append("")
                 continue
-            text = f"{fmt(c['value'])} ({c['deviation']:+.3g})"
+            # a non-finite value (NaN) reaches results.json as null: no deviation to print (verdict is "fail")
+            dev = "n/a" if c.get("deviation") is None else f"{c['deviation']:+.3g}"
+            text = f"{fmt(c['value'])} ({dev})"
             if kind not in ("experiment", "dft"):
-                text = f"{fmt(c['value'])} vs {fmt(c['reference'])} ({c['deviation']:+.3g})"
+                text = f"{fmt(c['value'])} vs {fmt(c['reference'])} ({dev})"
             row.append(text)
             cls.append(c["verdict"])
         table_rows.append(row)

@@ -1,0 +1,150 @@
+"""The run directory: its layout, the manifest, and seeds.
+
+RUN_DIR/
+  manifest.json        config (resolved, with defaults), versions, seeds, config changes on resume, sessions
+  config.toml          the config as given (copy)
+  ase.db               every structure, label, attempt, trajectory and generation (see alal.data.store)
+  models/gen-NNN/      one alal model directory per generation (alal.potentials.load accepts it)
+  work/oracle/…        one folder per labelling attempt (input, result, calculator log)
+  work/traj/…          sampler task files and one result file per trajectory
+  work/train/gen-NNN/  the exact training set of a generation (extxyz) and the training log
+  cache/features/…     AEVs and their Jacobians per structure hash (reused by every generation)
+  parsl/               Parsl's own logs (run state is never read from here)
+  report.md            the run report (alal status; alal study table1 appends)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import socket
+import time
+from pathlib import Path
+
+from alal.errors import AlalError
+
+MANIFEST = "manifest.json"
+
+
+class RunDir:
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path).resolve()
+
+    # layout
+    @property
+    def db(self) -> Path:
+        return self.path / "ase.db"
+
+    @property
+    def models(self) -> Path:
+        return self.path / "models"
+
+    def model(self, generation: int) -> Path:
+        return self.models / f"gen-{generation:03d}"
+
+    @property
+    def oracle_work(self) -> Path:
+        return self.path / "work" / "oracle"
+
+    @property
+    def traj_work(self) -> Path:
+        return self.path / "work" / "traj"
+
+    def train_work(self, generation: int) -> Path:
+        return self.path / "work" / "train" / f"gen-{generation:03d}"
+
+    @property
+    def features(self) -> Path:
+        return self.path / "cache" / "features"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST
+
+    def exists(self) -> bool:
+        return self.manifest_path.is_file()
+
+    def create(self) -> None:
+        """Make the folders; a clear error when the place is not writable (nothing is left half-made)."""
+        parent = self.path.parent
+        if not parent.exists():
+            raise AlalError(f"cannot create run directory '{self.path}': its parent folder does not exist")
+        if not parent.is_dir():
+            raise AlalError(f"cannot create run directory '{self.path}': '{parent}' is not a folder")
+        if self.path.exists() and not self.path.is_dir():
+            raise AlalError(f"run directory '{self.path}' exists and is not a folder")
+        target = self.path if self.path.exists() else parent
+        if not os.access(target, os.W_OK | os.X_OK):
+            raise AlalError(f"run directory '{self.path}' is not writable")
+        try:
+            for p in (self.path, self.models, self.oracle_work, self.traj_work, self.features, self.path / "work" / "train"):
+                p.mkdir(parents=True, exist_ok=True)
+            probe = self.path / f".write-test-{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise AlalError(f"run directory '{self.path}' cannot be written ({exc.strerror or exc})") from None
+
+    # manifest
+    def read_manifest(self) -> dict:
+        try:
+            return json.loads(self.manifest_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise AlalError(f"'{self.manifest_path}' cannot be read ({exc}); is '{self.path}' an alal run directory?") from None
+
+    def write_manifest(self, manifest: dict) -> None:
+        write_json_atomic(self.manifest_path, manifest)
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    path = Path(path)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with open(tmp, "w") as fh:
+        json.dump(obj, fh, indent=2, default=_json_default)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path = Path(path)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version(), "platform": platform.platform(), "host": socket.gethostname()}
+    for mod in ("alal", "torch", "torchani", "ase", "numpy", "scipy", "parsl", "gpaw", "h5py"):
+        try:
+            m = __import__(mod)
+            out[mod] = getattr(m, "__version__", "?")
+        except Exception:  # noqa: BLE001 - a missing optional package is recorded as such
+            out[mod] = None
+    return out
+
+
+def seed_for(master: int, *tags) -> int:
+    """A 63-bit seed derived from the run's master seed and a tag path (recorded wherever it is used)."""
+    text = ":".join([str(master), *map(str, tags)])
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -1,0 +1,247 @@
+"""Uncertainty-driven nonequilibrium MD: one trajectory from a fresh random cell under the Eq. 2 schedule.
+
+Langevin dynamics (ASE) with the target temperature reset every step from :class:`Schedule`. Every
+``check_every_steps`` steps (and at t = 0) the ensemble is asked how unsure it is:
+
+  ρ = σ_E/√N > rho_threshold_eV          -> stop, "uncertain": this frame goes to the oracle
+  max force spread > threshold (if set)  -> stop, "uncertain_forces"
+  nearest neighbour < 1.5 Å, |F| > 50 eV/Å, NaN, calculator error -> stop, "blowup" (recorded; labelled
+                                            only if label_blowups)
+  t >= t_max                             -> stop, "t_max" (the model survived: a censored time)
+
+The model is loaded through :func:`alal.potentials.load` (float32 by default), so MD runs on whatever ANI
+engine the registry picks (the fast engine when installed). Everything random derives from one seed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from ase import Atoms, units
+
+from alal.al.builder import BuilderSettings, random_cell
+from alal.al.schedule import Schedule
+from alal.al.uncertainty import force_spread, rho
+
+UNCERTAIN_REASONS = ("uncertain", "uncertain_forces")
+EVENT_REASONS = UNCERTAIN_REASONS + ("blowup",)  # a weakness found; other reasons censor the time
+
+
+@dataclass
+class SamplerSettings:
+    timestep_fs: float = 1.0
+    friction_per_fs: float = 0.01
+    T_start_K: tuple = (10.0, 1000.0)
+    T_end_K: tuple = (10.0, 600.0)
+    T_mod_K: tuple = (0.0, 2000.0)
+    t0_ps: tuple = (10.0, 50.0)
+    t_max_ps: float = 250.0
+    check_every_steps: int = 10
+    rho_threshold_eV: float = 0.01
+    force_spread_threshold_eV_A: float = 0.0
+    blowup_min_distance_A: float = 1.5
+    blowup_max_force_eV_A: float = 50.0
+    label_blowups: bool = False
+    dtype: str = "float32"
+    device: str = "cpu"
+    time_limit_s: float = 3600.0
+
+    @classmethod
+    def from_config(cls, cfg) -> "SamplerSettings":
+        s = cfg.section("sampler")
+        return cls(**{k: (tuple(s[k]) if isinstance(s[k], list) else s[k]) for k in cls.__dataclass_fields__})
+
+
+@dataclass
+class TrajectorySpec:
+    traj_id: str
+    seed: int
+    generation: int
+    model_dir: str
+
+
+@dataclass
+class TrajectoryResult:
+    traj_id: str
+    seed: int
+    generation: int
+    schedule: dict
+    builder_seed: int
+    n_atoms: int
+    density_g_cm3: float
+    steps: int
+    t_reached_ps: float
+    stop_reason: str
+    detail: str = ""
+    candidate: Atoms | None = None
+    final: Atoms | None = None
+    rho_at_stop: float = 0.0
+    trace: dict = field(default_factory=dict)
+    wall_s: float = 0.0
+    engine: str = ""
+
+    @property
+    def event(self) -> bool:
+        """True when the trajectory ended on a model weakness (not censored)."""
+        return self.stop_reason in EVENT_REASONS
+
+
+class _Stop(Exception):
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(reason)
+        self.reason, self.detail = reason, detail
+
+
+def seeds_for(seed: int) -> tuple[int, int, int]:
+    """(builder, schedule, dynamics) seeds derived from a trajectory's seed."""
+    ss = np.random.SeedSequence(seed)
+    return tuple(int(c.generate_state(1)[0]) for c in ss.spawn(3))  # type: ignore[return-value]
+
+
+def run_trajectory(spec: TrajectorySpec, settings: SamplerSettings, builder: BuilderSettings, *, calc=None,
+                   progress=None, start_atoms: Atoms | None = None) -> TrajectoryResult:
+    """Run one trajectory to its first uncertain frame, a blow-up or t_max."""
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+
+    from alal.potentials.inputs import min_pair_distance
+    from alal.structures import density_g_cm3
+
+    t_wall0 = time.time()
+    b_seed, s_seed, d_seed = seeds_for(spec.seed)
+    schedule = Schedule.draw(
+        np.random.default_rng(s_seed), T_start_K=settings.T_start_K, T_end_K=settings.T_end_K,
+        T_mod_K=settings.T_mod_K, t0_ps=settings.t0_ps, t_max_ps=settings.t_max_ps,
+    )
+    atoms = start_atoms.copy() if start_atoms is not None else random_cell(b_seed, builder)
+    if calc is None:
+        from alal.potentials import load
+
+        calc = load(spec.model_dir, dtype=settings.dtype, device=settings.device)
+    atoms.calc = calc
+    rng = np.random.default_rng(d_seed)
+    MaxwellBoltzmannDistribution(atoms, temperature_K=schedule.temperature_K(0.0), rng=rng)
+    Stationary(atoms)
+    dt_ps = settings.timestep_fs * 1e-3
+    dyn = Langevin(atoms, timestep=settings.timestep_fs * units.fs, temperature_K=schedule.temperature_K(0.0),
+                   friction=settings.friction_per_fs / units.fs, fixcm=False, rng=rng)
+    n_max = int(round(settings.t_max_ps / dt_ps))
+    k = settings.check_every_steps
+    n = len(atoms)
+    trace = {k_: [] for k_ in ("t_ps", "rho_eV", "fspread_mean_eV_A", "fspread_max_eV_A", "T_target_K", "T_K",
+                                "epot_eV_per_atom")}
+    state = {"candidate": None, "previous": atoms.copy(), "rho": 0.0}
+    last_print = [time.time()]
+
+    def want_member_forces(flag: bool) -> None:
+        if hasattr(calc, "want_member_forces"):
+            calc.want_member_forces = flag
+
+    def check(step: int) -> None:
+        t_ps = step * dt_ps
+        res = calc.results
+        forces = res.get("forces")
+        energies = res.get("member_energies")
+        if forces is None or energies is None:
+            raise _Stop("error", "the calculator returned no forces or member energies")
+        if not (np.all(np.isfinite(forces)) and np.all(np.isfinite(energies)) and np.all(np.isfinite(atoms.positions))):
+            raise _Stop("blowup", "NaN in positions, forces or energies")
+        dmin = min_pair_distance(atoms, cutoff=settings.blowup_min_distance_A)
+        if dmin < settings.blowup_min_distance_A:
+            raise _Stop("blowup", f"nearest-neighbour distance {dmin:.3f} Å < {settings.blowup_min_distance_A} Å")
+        fmax = float(np.max(np.linalg.norm(forces, axis=1)))
+        if fmax > settings.blowup_max_force_eV_A:
+            raise _Stop("blowup", f"|F| = {fmax:.1f} eV/Å > {settings.blowup_max_force_eV_A} eV/Å")
+        mf = res.get("member_forces")
+        if mf is None:  # the engine ignored the request: evaluate once more with member forces
+            from alal.potentials.ani import ANICalculator
+
+            if isinstance(calc, ANICalculator):
+                calc.want_member_forces = True
+                calc.calculate(atoms, ["energy", "forces"])
+                mf = calc.results.get("member_forces")
+        fs_mean, fs_max = force_spread(mf) if mf is not None else (float("nan"), float("nan"))
+        r = rho(energies, n)
+        state["rho"] = r
+        trace["t_ps"].append(t_ps)
+        trace["rho_eV"].append(r)
+        trace["fspread_mean_eV_A"].append(fs_mean)
+        trace["fspread_max_eV_A"].append(fs_max)
+        trace["T_target_K"].append(schedule.temperature_K(t_ps))
+        trace["T_K"].append(float(atoms.get_temperature()))
+        trace["epot_eV_per_atom"].append(float(np.mean(energies)) / n)
+        if r > settings.rho_threshold_eV:
+            state["candidate"] = atoms.copy()
+            raise _Stop("uncertain", f"rho = {r:.4g} eV > {settings.rho_threshold_eV:g} eV at {t_ps:.3f} ps")
+        if settings.force_spread_threshold_eV_A > 0 and fs_max > settings.force_spread_threshold_eV_A:
+            state["candidate"] = atoms.copy()
+            raise _Stop("uncertain_forces", f"max force spread {fs_max:.3g} eV/Å at {t_ps:.3f} ps")
+        state["previous"] = atoms.copy()
+        if time.time() - t_wall0 > settings.time_limit_s:
+            raise _Stop("walltime", f"sampler.time_limit_s = {settings.time_limit_s:g} s reached at {t_ps:.3f} ps")
+        if progress is not None and time.time() - last_print[0] > 15:
+            last_print[0] = time.time()
+            progress(f"{spec.traj_id}: {t_ps:.2f}/{settings.t_max_ps:g} ps, rho {r:.4f} eV, "
+                     f"T {atoms.get_temperature():.0f} K (target {schedule.temperature_K(t_ps):.0f} K)")
+
+    reason, detail, steps = "t_max", "", 0
+    want_member_forces(True)
+    try:
+        for _ in dyn.irun(n_max):
+            steps = dyn.nsteps
+            if steps % k == 0:
+                check(steps)
+            want_member_forces((steps + 1) % k == 0)
+            dyn.set_temperature(temperature_K=schedule.temperature_K((steps + 1) * dt_ps))
+        if steps % k != 0:
+            check(steps)
+    except _Stop as stop:
+        reason, detail = stop.reason, stop.detail
+    except Exception as exc:  # noqa: BLE001 - the calculator refusing a structure is a blow-up, recorded
+        from alal.errors import AlalError
+
+        reason = "blowup" if isinstance(exc, AlalError) else "error"
+        detail = f"{type(exc).__name__}: {exc}"[:300]
+    finally:
+        want_member_forces(False)
+    steps = dyn.nsteps
+    candidate = state["candidate"]
+    if reason == "blowup" and settings.label_blowups:
+        candidate = state["previous"]
+    if candidate is not None:
+        candidate = Atoms(candidate.numbers, positions=candidate.get_positions(), cell=candidate.cell, pbc=True)
+        candidate.wrap()
+    final = Atoms(atoms.numbers, positions=atoms.get_positions(), cell=atoms.cell, pbc=True)
+    return TrajectoryResult(
+        traj_id=spec.traj_id, seed=spec.seed, generation=spec.generation, schedule=schedule.as_dict(),
+        builder_seed=b_seed, n_atoms=n, density_g_cm3=density_g_cm3(atoms), steps=steps,
+        t_reached_ps=steps * dt_ps, stop_reason=reason, detail=detail, candidate=candidate, final=final,
+        rho_at_stop=state["rho"], trace={k_: np.asarray(v, dtype=float) for k_, v in trace.items()},
+        wall_s=time.time() - t_wall0, engine=getattr(calc, "engine_name", type(calc).__name__),
+    )
+
+
+def survival_curve(times_ps: list[float], events: list[bool], grid_ps: list[float]) -> list[float]:
+    """Kaplan-Meier survival S(t) (probability that no uncertain frame has appeared by t) on ``grid_ps``;
+    trajectories that reached t_max without an event are censored there."""
+    order = np.argsort(times_ps)
+    t = np.asarray(times_ps, dtype=float)[order]
+    e = np.asarray(events, dtype=bool)[order]
+    out = []
+    for g in grid_ps:
+        s, at_risk = 1.0, len(t)
+        for ti, ei in zip(t, e):
+            if ti > g:
+                break
+            if ei and at_risk > 0:
+                s *= 1.0 - 1.0 / at_risk
+            at_risk -= 1
+        out.append(s)
+    return out
+
+
+def median_time(times_ps: list[float]) -> float:
+    return float(np.median(times_ps)) if len(times_ps) else math.nan
