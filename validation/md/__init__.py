@@ -1,0 +1,1 @@
+"""Shared pieces of the molecular-dynamics properties (liquid_density, rdf, melting, heat_cool)."""
