@@ -27,9 +27,12 @@ NAME = "elastic"
 PATTERNS = {"xx": (1.0, 0.0, 0.0, 0.0, 0.0, 0.0), "shear111": (0.0, 0.0, 0.0, 1.0, 1.0, 1.0)}
 
 
+# One amplitude, ±0.5 %: each strained state of the 22×22×22 mesh costs ~7 CPU-minutes (1024 irreducible
+# k-points for the trigonal shear); central differences at ±0.5 % are linear to < 0.5 GPa for Al (the potentials'
+# by-strain tables: C11 changes by < 1 GPa from 0.25 % to 1 %).
 def inputs(ctx, settings: DFTSettings) -> dict:
     return {"a0_A": ctx.fcc_a0(), "cell": "primitive FCC, 1 atom",
-            "amplitudes": [0.01] if ctx.quick else [0.005, 0.01], "strains": list(PATTERNS)}
+            "amplitudes": [0.01] if ctx.quick else [0.005], "strains": list(PATTERNS)}
 
 
 def strain_tensor(voigt) -> np.ndarray:
@@ -80,6 +83,13 @@ def compute(ctx, settings: DFTSettings, inp: dict):
         "kpts": list(mesh),
         "cell": inp["cell"],
         "method": "stress-strain, least-squares cubic fit over all strained states",
+        # Measured, not assumed: GPAW stresses of strained Al cells moved by up to ~0.5 GPa (one-sided C11 by up
+        # to ±25 GPa) between k-point densities 5-8 Å and smearings 0.15-0.3 eV in the convergence runs, while
+        # B = (C11 + 2 C12)/3 stayed within 0.1 GPa of the E(V) fit. The shear constants are therefore the least
+        # certain numbers of the reference set; the suite compares potentials' elastic constants with experiment.
+        "caveat": ("C11-C12 and C44 converge slowly with the k-mesh for Al (stress noise ~0.5 GPa per strained "
+                   "state between densities 5 and 8 /Å); B agrees with the E(V) fit to 0.1 GPa. Treat C11, C12, "
+                   "C44 as ±15 GPa."),
     }
     eos = ctx_eos_bulk_modulus(ctx)
     if eos is not None:
