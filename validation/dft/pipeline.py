@@ -27,7 +27,10 @@ MODULES: dict[str, str] = {
     "gsfe": "validation.dft.gsfe",
     "convergence": "validation.dft.convergence",
 }
-DEFAULT = ["eos", "elastic", "bain", "gsfe"]  # convergence is a one-off study: --only convergence
+# convergence is a one-off study (--only convergence). gsfe is withdrawn from the default run: with tilted cells a
+# reduced-coordinate 9×9×1 mesh samples different Cartesian k-points at every point of the path and the twin path
+# came out unphysical (reference_data/dft/withdrawn/README.md); --only gsfe still runs it.
+DEFAULT = ["eos", "elastic", "bain"]
 NEEDS_A0 = {"elastic", "bain", "gsfe"}
 
 
