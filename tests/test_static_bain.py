@@ -33,8 +33,8 @@ def test_fcc_and_bcc_are_stationary_points_of_the_bain_path(name):
 
 
 @needs_mishin
-def test_bain_property_on_mishin_zero_barrier_and_no_dft():
-    ctx = context("eam-mishin1999")
+def test_bain_property_on_mishin_zero_barrier_and_no_dft(tmp_path):
+    ctx = context("eam-mishin1999", references=references_with_dft(tmp_path))  # no DFT files
     res = BainPath().run(ctx)
     d = res.data
     x = np.array(d["c_over_a"])
