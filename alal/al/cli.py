@@ -31,7 +31,7 @@ def run(args) -> int:
     if args.profile:
         raw = cfg.to_dict()
         raw["execution"]["profile"] = args.profile
-        cfg = alconfig.from_dict(_undotted(raw), where=f"config '{args.config}' with --profile {args.profile}")
+        cfg = alconfig.from_dict(alconfig.undotted(raw), where=f"config '{args.config}' with --profile {args.profile}")
     if args.test_stage:
         from alal.al.smoke import run_stage
 
@@ -74,16 +74,6 @@ def validate(run_dir: Path, generation: int) -> int:
     print("validation: " + " ".join(cmd), flush=True)
     return subprocess.call(cmd)
 
-
-def _undotted(values: dict) -> dict:
-    """{"oracle.gpaw": {...}} -> {"oracle": {"gpaw": {...}}} (the TOML shape)."""
-    out: dict = {}
-    for section, table in values.items():
-        node = out
-        for part in section.split("."):
-            node = node.setdefault(part, {})
-        node.update(table)
-    return out
 
 
 def plan(cfg, run_dir: Path) -> str:

@@ -398,3 +398,14 @@ def schema_table() -> str:
 
 if __name__ == "__main__":  # pragma: no cover
     print(schema_table())
+
+
+def undotted(values: dict) -> dict:
+    """{"oracle.gpaw": {...}} -> {"oracle": {"gpaw": {...}}}: the manifest's dotted sections in the TOML shape."""
+    out: dict = {}
+    for section, table in values.items():
+        node = out
+        for part in section.split("."):
+            node = node.setdefault(part, {})
+        node.update(table)
+    return out

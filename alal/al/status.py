@@ -67,18 +67,9 @@ def _open(run_dir: Path):
     if not rd.db.is_file():
         raise AlalError(f"'{run_dir}' has no database yet (ase.db)")
     manifest = rd.read_manifest()
-    cfg = alconfig.from_dict(_undotted(manifest["config"]), where=f"'{rd.manifest_path}'")
+    cfg = alconfig.from_dict(alconfig.undotted(manifest["config"]), where=f"'{rd.manifest_path}'")
     return rd, manifest, cfg, Store(rd.db)
 
-
-def _undotted(values: dict) -> dict:
-    out: dict = {}
-    for section, table in values.items():
-        node = out
-        for part in section.split("."):
-            node = node.setdefault(part, {})
-        node.update(table)
-    return out
 
 
 def survival_table(trajs: list, t_max: float) -> tuple[list[float], list[dict]]:

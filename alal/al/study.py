@@ -207,14 +207,14 @@ def table1(run_dir: Path, echo=print) -> dict:
     from alal.al import config as alconfig
     from alal.al.loop import TRAIN_SOURCES, Loop, _write_dataset
     from alal.al.rundir import RunDir, seed_for, write_json_atomic, write_text_atomic
-    from alal.al.status import _undotted, write_report
+    from alal.al.status import write_report
     from alal.al.trainer import TrainSettings, model_errors
 
     rd = RunDir(run_dir)
     if not rd.exists():
         raise AlalError(f"'{run_dir}' is not an alal run directory (no manifest.json)")
     manifest = rd.read_manifest()
-    cfg = alconfig.from_dict(_undotted(manifest["config"]), where=f"'{rd.manifest_path}'")
+    cfg = alconfig.from_dict(alconfig.undotted(manifest["config"]), where=f"'{rd.manifest_path}'")
     loop = Loop(cfg, rd.path, resume=True, echo=echo)
     loop.prepare()
     gen = loop.generation()
