@@ -97,6 +97,39 @@ def test_rmse_uses_the_dft_layer_count_and_coordinates(tmp_path):
                           twin_relaxed_points_per_layer=1, layer_convergence_n_layers=[6, 12])
     res = small.run(ctx)
     assert res.data["rmse_slip_vs_dft_mJ_m2"] == pytest.approx(4.0, abs=1e-6)
+    assert res.data["n_points_slip_vs_dft"] == 3  # u = 0, the unfaulted reference, is not a point of the RMSE
     assert res.data["dft_n_layers"] == 9 and res.data["dft_relaxation"] == "rigid"
     isf = next(c for c in res.comparisons if c.key == "isf_mJ_m2" and c.reference_kind == "dft")
     assert isf.deviation == pytest.approx(-4.0, abs=1e-6)  # rigid against rigid, as the reference says
+
+
+def test_rmse_against_the_committed_dft_reference(mishin_gsfe):
+    """The suite's RMSE against reference_data/dft/gsfe.json equals one computed here from the builders on the
+    reference's own cells (its layer count and coordinates, rigid), over the faulted points."""
+    import numpy as np
+
+    from validation.properties.faults import twin_structure
+
+    ctx, res = mishin_gsfe
+    dft = ctx.references.dft_data("gsfe")
+    assert dft is not None, "reference_data/dft/gsfe.json is committed"
+    a0, n = res.data["a0_A"], dft["n_layers"]
+    calc = ctx.calculator()
+
+    def gammas(cells):
+        e = []
+        for c in [slip_path_structures(a0, n, [0.0])[0], *cells]:
+            c.calc = calc
+            e.append(c.get_potential_energy())
+        return gamma_mJ_m2(e, fault_area_A2(cells[0]))[1:]
+
+    for path, key, build in (
+            ("slip", "displacement_b_partial", lambda x: slip_path_structures(a0, n, [x])[0]),
+            ("twin", "coordinate_b_partial", lambda x: twin_structure(a0, n, x))):
+        coords = [x for x in dft[path][key] if x != 0.0]
+        ref = [g for x, g in zip(dft[path][key], dft[path]["gamma_mJ_m2"]) if x != 0.0]
+        ours = gammas([build(x) for x in coords])
+        rmse = float(np.sqrt(np.mean((np.array(ours) - np.array(ref)) ** 2)))
+        assert res.data[f"rmse_{path}_vs_dft_mJ_m2"] == pytest.approx(rmse, abs=1e-6)
+        assert res.data[f"n_points_{path}_vs_dft"] == len(coords)
+    assert res.data["dft_n_layers"] == n

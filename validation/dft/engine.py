@@ -48,6 +48,11 @@ class Job:
     rotations map the tilted third cell vector onto itself plus an in-plane lattice vector, and GPAW then
     forces all three FFT grid dimensions to the largest one (14×14×70 → 70×70×70 for six layers, 25× the work).
     Dropping the point group costs ~1.7× in k-points instead, and gives every point of a path the same k-set.
+
+    ``kpoints_scaled`` (N×3, reduced coordinates of *this* cell's reciprocal vectors, equal weights) replaces the
+    Γ-centred ``kpts`` mesh; ``kpts`` then only names the mesh the list was made from (records, cost). Used by
+    the GSFE paths: the same Cartesian k-points for every tilt of the cell
+    (:func:`validation.dft.settings.cartesian_kpoints`).
     """
 
     key: str
@@ -56,6 +61,7 @@ class Job:
     stress: bool = False
     settings: DFTSettings | None = None
     point_group: bool = True
+    kpoints_scaled: tuple[tuple[float, float, float], ...] | None = None
 
 
 def default_cache_dir() -> Path:
@@ -63,8 +69,13 @@ def default_cache_dir() -> Path:
     return (Path(root) if root else Path.home() / ".cache" / "alal") / "dft"
 
 
-def irreducible_kpoints(atoms: Atoms, kpts: Sequence[int], point_group: bool = True) -> int:
-    """Number of irreducible k-points of a Γ-centred mesh (spglib, with time reversal): the cost driver."""
+def irreducible_kpoints(atoms: Atoms, kpts: Sequence[int], point_group: bool = True,
+                        n_listed: int | None = None) -> int:
+    """Number of irreducible k-points of a Γ-centred mesh (spglib, with time reversal): the cost driver.
+
+    ``n_listed``: the job gives an explicit list of that many k-points (time reversal pairs them up)."""
+    if n_listed is not None:
+        return int(math.ceil((n_listed + 1) / 2))
     if not point_group:
         return int(math.ceil((np.prod(kpts) + 1) / 2))
     try:
@@ -83,7 +94,8 @@ def estimated_cost(job: Job, settings: DFTSettings) -> float:
     The atom exponent is measured, not theoretical: for 1-12 atoms GPAW's time per k-point grew as N^1.4.
     """
     n = len(job.atoms)
-    return irreducible_kpoints(job.atoms, job.kpts, job.point_group) * max(n, 1) ** 1.5 * (settings.cutoff_eV / 300.0) ** 1.5
+    listed = None if job.kpoints_scaled is None else len(job.kpoints_scaled)
+    return irreducible_kpoints(job.atoms, job.kpts, job.point_group, listed) * max(n, 1) ** 1.5 * (settings.cutoff_eV / 300.0) ** 1.5
 
 
 def cache_key(job: Job, settings: DFTSettings, code: dict) -> str:
@@ -95,11 +107,14 @@ def cache_key(job: Job, settings: DFTSettings, code: dict) -> str:
         "settings": settings.fingerprint(),
         "code": {k: code.get(k) for k in ("gpaw", "gpaw_data", "setup_sha256", "libxc")},
     }
+    if job.kpoints_scaled is not None:  # (absent otherwise: keys of mesh jobs stay what they were)
+        listed = np.round(np.asarray(job.kpoints_scaled, float), 10) + 0.0  # + 0.0: no "-0.0" in the hash
+        doc["kpoints_scaled_sha256"] = hashlib.sha256(json.dumps(listed.tolist()).encode()).hexdigest()
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
 def calculate(atoms_dict: dict, kpts: tuple[int, int, int], settings: DFTSettings, stress: bool,
-              point_group: bool = True) -> dict:
+              point_group: bool = True, kpoints_scaled=None) -> dict:
     """Run one GPAW calculation in this process; plain-JSON result.
 
     Top level (picklable) so that pool workers can run it. The energy is the variational free energy, which
@@ -113,6 +128,8 @@ def calculate(atoms_dict: dict, kpts: tuple[int, int, int], settings: DFTSetting
     params = settings.gpaw_parameters(kpts)
     if not point_group:
         params["symmetry"] = {"point_group": False}
+    if kpoints_scaled is not None:
+        params["kpts"] = np.asarray(kpoints_scaled, float)
     calc = GPAW(**params, txt=None)
     atoms.calc = calc
     try:
@@ -226,7 +243,7 @@ class JobRunner:
             for job, ckey, cost in todo:
                 try:
                     res = calculate(_atoms_dict(job.atoms), job.kpts, self._settings(job), job.stress,
-                                    job.point_group)
+                                    job.point_group, job.kpoints_scaled)
                 except RuntimeError as exc:
                     raise AlalError(f"{title}: {job.key}: {exc}") from None
                 finished(job, ckey, cost, res)
@@ -234,7 +251,7 @@ class JobRunner:
             pool = _spawn_pool(min(self.workers, len(todo)))
             try:
                 pending = {pool.submit(calculate, _atoms_dict(j.atoms), j.kpts, self._settings(j), j.stress,
-                                       j.point_group): (j, k, c)
+                                       j.point_group, j.kpoints_scaled): (j, k, c)
                            for j, k, c in todo}
                 while pending:
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)

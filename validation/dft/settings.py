@@ -94,14 +94,18 @@ class DFTSettings:
         return replace(self, **changes)
 
 
-# GSFE: 1×1×9 cells (9 atoms, 21 Å along [111]); 3.2 k-points per Å⁻¹ gives a 9×9×1 mesh (in the bulk, the
-# 9 layers fold 9 k-points along [111]). The only affordable choice inside the 60-minute budget: 9×9×2 doubles
-# the GSFE cost (≈ +28 min). Expected uncertainty of γ from the mesh: several mJ/m² (stated in gsfe.json).
+# GSFE: 1×1×8 {111} cells (8 atoms, 18.7 Å along [111]) at density 8 like the EOS fits: the untilted cell's
+# 21×21×3 mesh, passed as the same Cartesian k-points to every tilted cell (validation.dft.gsfe). Measured on
+# 9-layer cells at 350 eV (reference_data/dft/withdrawn/gsfe_mesh_9layers.json): from 11×11×2 to 13×13×2 the ISF
+# moved from 153 to 58 mJ/m² and the twin lamella from 160 to 107 — Al needs the dense mesh. The
+# gsfe_mesh study measures the 17×17×3 → 21×21×3 change: γ_isf 108.5 → 122.0 mJ/m² (the stated ±14 mJ/m²). Cutoff 250 eV: γ(0.5) and γ_isf moved by 0.03 and
+# 0.2 mJ/m² from 250 to 350 eV (8 layers, 7×7×1, same cells: the basis error cancels at fixed volume), and it
+# saves 30 % of the time.
 # EOS fits and elastic constants: 8 k-points per Å⁻¹ (22×22×22 for FCC). Measured: at 5 (14×14×14 for BCC) the
 # BCC-FCC difference came out 13 meV/atom low and C44 had the wrong sign; from density 8 to 10 the BCC-FCC and
 # HCP-FCC differences change by < 0.5 meV/atom (cached convergence runs). One-atom cells make this affordable.
 # The E(V) curves for the figure stay at 5 (validation.dft.eos).
-PRODUCTION = DFTSettings(overrides={"gsfe": {"kpoint_density_per_A_inv": 3.2},
+PRODUCTION = DFTSettings(overrides={"gsfe": {"kpoint_density_per_A_inv": 8.0, "cutoff_eV": 250.0},
                                     "eos": {"kpoint_density_per_A_inv": 8.0},
                                     "elastic": {"kpoint_density_per_A_inv": 8.0}})
 
@@ -134,3 +138,21 @@ def densest_mesh(structures: list[Atoms], density_per_A_inv: float) -> tuple[int
     """
     meshes = np.array([kpoint_mesh(a, density_per_A_inv) for a in structures])
     return tuple(int(x) for x in meshes.max(axis=0))
+
+
+def cartesian_kpoints(reference: Atoms, mesh: tuple[int, int, int], atoms: Atoms) -> np.ndarray:
+    """The Γ-centred ``mesh`` of ``reference``'s reciprocal cell, as reduced coordinates of ``atoms``' cell.
+
+    Why: a fault made by tilting the third cell vector changes the in-plane reciprocal vectors (they must stay
+    normal to the tilted vector), so the *same* reduced mesh samples *different* Cartesian k-points at every point
+    of a path; with one or two k-points along the stacking direction that alone moved γ by hundreds of mJ/m²
+    (reference_data/dft/withdrawn/README.md). Passing every cell of a path the Cartesian k-points of the untilted
+    cell keeps the sampling identical along the path, and a tilt by a lattice vector (a twin lamella, u = 3)
+    gives exactly the untilted cell's energy. Indices run symmetrically about Γ (−(n−1)/2 … (n−1)/2 for odd n),
+    so the set is closed under k → −k and time reversal halves it; even in-plane sizes would break that for tilted
+    cells, hence odd in-plane meshes for the GSFE.
+    """
+    grids = [np.arange(n) - (n - 1) // 2 for n in mesh]
+    frac = np.array(np.meshgrid(*grids, indexing="ij")).reshape(3, -1).T / np.asarray(mesh, float)
+    cartesian = frac @ reference.cell.reciprocal().array  # rows: k without the 2π
+    return cartesian @ atoms.cell.array.T  # k·a_i = reduced coordinate i

@@ -16,16 +16,21 @@ from validation.properties.faults import BAIN_C_OVER_A, BCC_C_OVER_A, bain_path_
 from validation.properties.relax import energy_with_members, member_spread
 
 
-def path_errors(ours_x, ours_y, ref_x, ref_y) -> dict | None:
+def path_errors(ours_x, ours_y, ref_x, ref_y, exclude=()) -> dict | None:
     """RMSE, MAE and max |error| of our path against a reference at the reference's coordinates.
 
     Our points are matched to reference coordinates exactly (within 1e-6); reference points we did not
-    evaluate are left out and counted. None when no point matches.
+    evaluate are left out and counted. ``exclude``: coordinates left out of the statistics (the reference
+    configuration, zero on both sides by construction, which only dilutes the RMSE of a sparse path).
+    None when no point matches.
     """
     ours = {round(float(x), 6): float(y) for x, y in zip(ours_x, ours_y)}
+    skip = {round(float(x), 6) for x in exclude}
     diffs, missing = [], 0
     for x, y in zip(ref_x, ref_y):
         key = round(float(x), 6)
+        if key in skip:
+            continue
         if key in ours and y is not None:
             diffs.append(ours[key] - float(y))
         else:

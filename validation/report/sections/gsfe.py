@@ -113,7 +113,9 @@ def build_section(results: dict, fig_dir: Path) -> Section | None:
         + ("(a) volume-conserving Bain path at each potential's own FCC volume; " if bain else "")
         + f"GSFE slip and twinning paths on {{111}}⟨112⟩, {mode}, each at its own a0. Shaded bands: ensemble "
           "spread (standard deviation of the members' own energy differences). "
-        + ("Circles: our GPAW-PBE reference." if (dft_g or dft_b) else
+        + ("Circles: our GPAW-PBE reference"
+           + (f" (GSFE on {dft_g.get('n_layers')}-layer cells, lines on the suite's own; the RMSE table evaluates "
+              "every potential on the reference's cells)." if dft_g else ".") if (dft_g or dft_b) else
            "No DFT reference yet (reference_data/dft/bain.json, gsfe.json): potentials only."))))
 
     # rigid vs relaxed for every potential (the protocol difference, side by side)
