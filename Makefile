@@ -20,12 +20,13 @@ endif
 export TORCHANI_NO_WARN_EXTENSIONS := 1
 export MPLBACKEND := Agg
 
-.PHONY: all install validate test test-slow bench reference train clean distclean help
+.PHONY: all install validate test test-slow check-wheel bench reference train clean distclean help
 
 help:
 	@echo "make validate   quick validation of the default potentials -> $(OUT)/ (report.html, report.pdf, results.json)"
 	@echo "make test       the test suite (tier 1, ~10 min on 2 cores)"
 	@echo "make test-slow  longer physics tests (pytest -m slow)"
+	@echo "make check-wheel  build the wheel, pip-install it into a fresh venv, run alal validate outside the repo"
 	@echo "make bench      ANI engine / torchani / LAMMPS / EMT speed table -> reports/bench/"
 	@echo "make reference  regenerate the GPAW-PBE references in reference_data/dft/"
 	@echo "make train      active-learning demo with the EMT oracle, then validation of the final model"
@@ -37,7 +38,7 @@ install: $(STAMP)
 # System libraries GPAW builds against (libxc, BLAS). Installed with apt when missing and we are root.
 SYSTEM_PKGS := libxc-dev libopenblas-dev
 
-$(STAMP): requirements.lock requirements-dev.lock pyproject.toml
+$(STAMP): requirements.lock requirements-dev.lock pyproject.toml configs/gpaw-siteconfig.py
 	@missing=""; for p in $(SYSTEM_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ]; then echo ">> apt-get install$$missing"; \
@@ -49,7 +50,8 @@ $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	$(PY) -m pip install -q --upgrade pip==26.3 setuptools==84.2.1 wheel==0.48.0
 	# torch first, pinned: the CPU build is served locally; an unpinned torch pulls a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -r requirements.lock -r requirements-dev.lock
+	@# GPAW is built from source: configs/gpaw-siteconfig.py makes it compile its C++ sources with g++.
+	GPAW_CONFIG=$(abspath configs/gpaw-siteconfig.py) $(PY) -m pip install -q -r requirements.lock -r requirements-dev.lock
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
@@ -61,6 +63,9 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow tests
+
+check-wheel:
+	.ci/check-wheel $(PYTHON_BOOTSTRAP)
 
 bench: $(STAMP)
 	$(PY) -m alal.cli bench --out reports/bench

@@ -18,3 +18,11 @@ class UnknownName(AlalError):
 
 class BadStructure(AlalError):
     """A structure cannot be evaluated (wrong species, degenerate cell, NaN positions, overlapping atoms)."""
+
+
+class DataFileCorrupt(AlalError):
+    """A potential file's sha256 differs from its pinned value (truncated, altered or a different version)."""
+
+
+class UnpinnedDataWarning(UserWarning):
+    """A potential file differs from its pinned sha256 and is used anyway because ALAL_ALLOW_UNPINNED=1."""

@@ -11,6 +11,7 @@ from ase import Atoms
 from ase.build import bulk
 
 from alal.errors import UnknownName
+from alal.units import AMU_PER_A3_TO_G_PER_CM3
 
 IDEAL_HCP_C_OVER_A = float(np.sqrt(8.0 / 3.0))
 
@@ -35,20 +36,6 @@ def lattice_constant_from_volume(lattice: str, volume_per_atom: float, c_over_a:
     raise UnknownName(f"unknown lattice '{lattice}': choose one of {', '.join(LATTICES)}")
 
 
-def volume_per_atom_from_a(lattice: str, a: float, c_over_a: float = IDEAL_HCP_C_OVER_A) -> float:
-    if lattice == "fcc":
-        return a**3 / 4.0
-    if lattice == "bcc":
-        return a**3 / 2.0
-    if lattice == "sc":
-        return a**3
-    if lattice == "diamond":
-        return a**3 / 8.0
-    if lattice == "hcp":
-        return np.sqrt(3.0) / 2.0 * c_over_a * a**3 / 2.0
-    raise UnknownName(f"unknown lattice '{lattice}': choose one of {', '.join(LATTICES)}")
-
-
 def crystal(lattice: str, volume_per_atom: float, *, c_over_a: float = IDEAL_HCP_C_OVER_A, symbol: str = "Al") -> Atoms:
     """Smallest cell of ``lattice`` with the given volume per atom (primitive where ASE has one)."""
     a = lattice_constant_from_volume(lattice, volume_per_atom, c_over_a)
@@ -68,7 +55,4 @@ def fcc_cubic(a: float, repeat: int | tuple[int, int, int] = 1, symbol: str = "A
 
 def density_g_cm3(atoms: Atoms) -> float:
     """Mass density of a periodic structure in g/cm³."""
-    from ase.units import _amu
-
-    mass_g = atoms.get_masses().sum() * _amu * 1e3
-    return float(mass_g / (atoms.get_volume() * 1e-24))
+    return float(atoms.get_masses().sum() / atoms.get_volume() * AMU_PER_A3_TO_G_PER_CM3)

@@ -41,10 +41,30 @@ def start(args, log):
                             env=env, start_new_session=True)
 
 
+def timed_clean_run(args, log_path: Path) -> tuple[float, float]:
+    """(seconds until the driver announces the run, seconds of work after that) of one uninterrupted run."""
+    t0 = time.time()
+    with open(log_path, "w") as log:
+        proc = start(args, log)
+        t_announced = None
+        while proc.poll() is None:
+            if t_announced is None and "Parsl" in log_path.read_text():
+                t_announced = time.time()
+            time.sleep(0.1)
+    assert proc.returncode == 0, log_path.read_text()[-3000:]
+    t_announced = t_announced or time.time()
+    return t_announced - t0, time.time() - t_announced
+
+
 def test_sigkill_the_driver_at_random_moments_and_resume(tmp_path):
     cfg = fast_config(tmp_path, {"loop": {"max_generations": 4, "retrain_every_labels": 3}})
     run = tmp_path / "run"
     rng = random.Random(20210301)
+    # Kill moments scale with this machine's speed: 5 kills, each at most a sixth of the run's working time after
+    # the announcement, can never let the run finish before it has been killed 5 times (a fixed 0-20 s window
+    # did on a fast machine, where the whole run takes about as long).
+    t_startup, t_work = timed_clean_run(["train", str(cfg), "--run-dir", str(tmp_path / "reference")],
+                                        tmp_path / "reference.log")
     kills, trace = 0, []
     args = ["train", str(cfg), "--run-dir", str(run)]
     log_path = tmp_path / "driver.log"
@@ -55,7 +75,7 @@ def test_sigkill_the_driver_at_random_moments_and_resume(tmp_path):
             proc = start(args, log)
             # a random moment of the driver's working life: first a random point of its start-up (imports, Parsl),
             # from the second kill on a random time after it announced the run
-            delay = rng.uniform(0.5, 6.0) if kills == 0 else rng.uniform(0.0, 20.0)
+            delay = rng.uniform(0.5, max(t_startup, 0.6)) if kills == 0 else rng.uniform(0.0, t_work / 6)
             if kills:
                 t_wait = time.time() + 120
                 while time.time() < t_wait and proc.poll() is None and "Parsl" not in log_path.read_text()[offset:]:

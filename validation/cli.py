@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from alal.errors import AlalError
 from validation import properties as property_registry
 
 
 def add_arguments(p) -> None:
     p.add_argument("--potentials", required=True,
-                   help="comma-separated registry names or model directories, e.g. ani-al,eam-mishin1999,emt")
+                   help="comma-separated registry names, model directories, 'package.module:callable' (returns an "
+                        "ASE calculator) or entry points of the group alal.potentials, e.g. ani-al,mypkg.calc:make")
+    p.add_argument("--potential-options", default=None, metavar="JSON",
+                   help="keyword arguments (a JSON object) for the module:callable and entry-point potentials, "
+                        "e.g. '{\"model\": \"al.model\", \"device\": \"cpu\"}'")
     p.add_argument("--properties", default=None,
                    help=f"comma-separated subset of: {', '.join(property_registry.names())} (default: all of the tier)")
     p.add_argument("--tier", default="quick", choices=["quick", "full"],
@@ -26,6 +32,18 @@ def _split(text: str | None) -> list[str] | None:
     return [s.strip() for s in text.split(",") if s.strip()]
 
 
+def _options(text: str | None) -> dict | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AlalError(f"--potential-options is not valid JSON ({exc.msg} at character {exc.pos}): {text}") from None
+    if not isinstance(value, dict):
+        raise AlalError(f"--potential-options must be a JSON object of keyword arguments, not {type(value).__name__}")
+    return value
+
+
 def run(args) -> int:
     from validation.runner import run_validation
 
@@ -38,10 +56,11 @@ def run(args) -> int:
         seed=args.seed,
         render=not args.no_report,
         log=log,
+        potential_options=_options(args.potential_options),
     )
     errors = results["meta"]["errors"]
     if errors:
-        print(f"alal validate: {len(errors)} propert{'y' if len(errors) == 1 else 'ies'} failed:")
+        print(f"alal validate: {len(errors)} failure{'' if len(errors) == 1 else 's'} (potential / property: reason):")
         for e in errors:
             print(f"  - {e}")
         return 1

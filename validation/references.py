@@ -20,9 +20,13 @@ REFERENCE_FILES = ("experiment.json", "dft_acwf.json", "paper_ani_al.json", "eam
 
 
 def reference_dir() -> Path:
+    """``$ALAL_REFERENCE_DIR``, else the copy installed with the wheel, else the source tree's ``reference_data/``."""
     env = os.environ.get("ALAL_REFERENCE_DIR")
     if env:
         return Path(env)
+    installed = Path(__file__).resolve().parent / "reference_data"  # pip install . (see setup.py)
+    if installed.is_dir():
+        return installed
     return Path(__file__).resolve().parent.parent / "reference_data"
 
 

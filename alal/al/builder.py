@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 from ase.data import atomic_masses, atomic_numbers
-from ase.units import _amu
 
 from alal.errors import AlalError, BadStructure
+from alal.units import AMU_TO_G
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class BuilderSettings:
 
 
 def n_atoms_for(volume_A3: float, density_g_cm3: float, element: str) -> int:
-    mass_g = atomic_masses[atomic_numbers[element]] * _amu * 1e3
+    mass_g = atomic_masses[atomic_numbers[element]] * AMU_TO_G
     return max(1, int(round(density_g_cm3 * volume_A3 * 1e-24 / mass_g)))
 
 

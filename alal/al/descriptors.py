@@ -116,7 +116,6 @@ class FeatureComputer:
             if T:
                 sign = tri.diff_signs.to(torch.float64)  # (2, T)
                 v = D_a[tri.side_idxs] * sign.unsqueeze(-1)  # (2, T, 3), vectors as torchani uses them
-                angular = self.aev.angular
                 terms, dterms = self._angular_terms_and_derivatives(v)  # (T, A), (2, 3, T, A)
                 aev[:, self.n_radial:].index_add_(0, tri.central_idxs, terms)
                 role = (tri.diff_signs < 0).long()  # 0: the centre is indices[0] of the pair, 1: indices[1]

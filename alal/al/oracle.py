@@ -111,7 +111,9 @@ def check_available(settings: dict, element: str) -> None:
         try:
             from gpaw.setup_data import search_for_file
         except ImportError as exc:
-            raise AlalError(f"oracle.kind = 'gpaw' but GPAW cannot be imported ({exc}); install gpaw") from None
+            from alal.optional import GPAW_HINT
+
+            raise AlalError(f"oracle.kind = 'gpaw' but GPAW cannot be imported ({exc}): {GPAW_HINT}") from None
         name = f"{element}.{settings['xc']}"
         try:
             search_for_file(name)

@@ -15,7 +15,6 @@ engine the registry picks (the fast engine when installed). Everything random de
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 
@@ -242,6 +241,3 @@ def survival_curve(times_ps: list[float], events: list[bool], grid_ps: list[floa
         out.append(s)
     return out
 
-
-def median_time(times_ps: list[float]) -> float:
-    return float(np.median(times_ps)) if len(times_ps) else math.nan

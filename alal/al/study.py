@@ -31,6 +31,7 @@ import numpy as np
 from ase import Atoms, units
 
 from alal.errors import AlalError
+from alal.units import AMU_TO_G
 
 PAPER = {
     "FCC/Melt trained": {"fccmelt": (2.0, 4.0, 0.04, 0.07), "al": (40, 110, 0.49, 1.53)},
@@ -94,7 +95,7 @@ def liquid_snapshots(t1: dict, calc, seed: int) -> list[Atoms]:
     snaps = []
     for k, (T, rho) in enumerate(combos):
         n_atoms = 4 * t1["fcc_cells"] ** 3
-        mass_g = 26.9815385 * 1.66053906660e-24
+        mass_g = 26.9815385 * AMU_TO_G
         a_lat = (4 * mass_g / rho) ** (1 / 3) * 1e8  # Å, FCC cube at this density
         atoms = fcc_cubic(a_lat, t1["fcc_cells"])
         assert len(atoms) == n_atoms
@@ -124,13 +125,14 @@ def _lammps_md(cmds_setup: list[str], segments: list[tuple[int, float, float, in
                n_keep: int) -> list[Atoms]:
     """Langevin NVT in LAMMPS with Mendelev's EAM. ``segments`` = [(steps, T_start, T_stop, snapshot_every)]:
     the thermostat target ramps linearly within each segment; snapshot_every = 0 takes none."""
-    from alal.potentials import REGISTRY
-    from alal.potentials.lammps import lammps_potentials_dir, new_lammps, pair_commands
+    from alal.potentials import REGISTRY, potential_files
+    from alal.potentials.lammps import new_lammps, pair_commands
 
     spec = REGISTRY["eam-mendelev2008"]
+    (eam_file,) = potential_files(spec.name)  # the verified (pinned sha256) file of the registry
     lmp = new_lammps()
     lmp.commands_list(["units metal", "atom_style atomic", "boundary p p p", *cmds_setup,
-                       "mass 1 26.9815385", *pair_commands(spec.pair_style, lammps_potentials_dir() / spec.bundled_file, ["Al"]),
+                       "mass 1 26.9815385", *pair_commands(spec.pair_style, eam_file, ["Al"]),
                        "neighbor 1.0 bin", f"timestep {dt_ps!r}", "fix nve all nve"])
     snaps: list[Atoms] = []
     first = True
@@ -186,7 +188,7 @@ def liquid_lammps(t1: dict, seed: int) -> list[Atoms]:
     snaps: list[Atoms] = []
     for k, (T, rho) in enumerate(combos):
         n = t1["fcc_cells"]
-        a_lat = (4 * 26.9815385 * 1.66053906660e-24 / rho) ** (1 / 3) * 1e8
+        a_lat = (4 * 26.9815385 * AMU_TO_G / rho) ** (1 / 3) * 1e8
         setup = [f"lattice fcc {a_lat!r}", f"region box block 0 {n} 0 {n} 0 {n}", "create_box 1 box", "create_atoms 1 box"]
         T_melt = max(2.0 * T, 2500.0)
         want = min(per, t1["liquid_snapshots"] - len(snaps))

@@ -232,7 +232,3 @@ class Store:
         gens = self.generations(status="ok")
         return max((int(r.generation) for r in gens), default=-1)
 
-
-def row_label_arrays(row) -> tuple[Atoms, float, np.ndarray]:
-    """(atoms, energy eV, forces eV/Å) of a label row."""
-    return row.toatoms(), float(row.energy), np.asarray(row.forces, dtype=float)

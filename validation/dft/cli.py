@@ -15,7 +15,12 @@ from pathlib import Path
 
 from alal.errors import AlalError
 
-PRODUCTION_OUT = Path(__file__).resolve().parents[2] / "reference_data" / "dft"
+
+def production_out() -> Path:
+    """Where the committed references live: ``reference_data/dft`` (the source tree's, or the installed copy)."""
+    from validation.references import reference_dir
+
+    return reference_dir() / "dft"
 
 
 def add_arguments(p) -> None:
@@ -48,6 +53,9 @@ def default_workers() -> int:
 
 
 def run(args) -> int:
+    from alal.optional import require_gpaw
+
+    require_gpaw("alal reference (GPAW-PBE references)")
     from validation.dft import pipeline
     from validation.dft.engine import default_cache_dir
     from validation.dft.settings import PRODUCTION, QUICK
@@ -57,8 +65,8 @@ def run(args) -> int:
         raise AlalError("--only is empty")
     for name in names:
         pipeline.module(name)  # unknown names fail here, before any calculation
-    out = Path(args.out) if args.out else (Path("reports/dft-quick") if args.quick else PRODUCTION_OUT)
-    if args.quick and out.resolve() == PRODUCTION_OUT.resolve():
+    out = Path(args.out) if args.out else (Path("reports/dft-quick") if args.quick else production_out())
+    if args.quick and out.resolve() == production_out().resolve():
         raise AlalError("--quick results are not converged and never go into reference_data/dft: choose another --out")
     workers = args.workers if args.workers is not None else default_workers()
     cache = None if args.no_cache else (Path(args.cache_dir) if args.cache_dir else default_cache_dir())

@@ -32,10 +32,10 @@ import numpy as np
 from ase import Atoms
 
 from alal.errors import AlalError
+from alal.units import EV_PER_A3_TO_GPA
 from validation.dft.records import structure_sha256, write_json_atomic
 from validation.dft.settings import DFTSettings
 
-EV_PER_A3_TO_GPA = 160.21766208
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 

@@ -25,11 +25,12 @@ import zlib
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from ase import Atoms, units
+from ase import Atoms
 
 from alal.errors import AlalError
 from alal.md import engine_for, maxwell_boltzmann, measure_throughput
 from alal.structures import fcc_cubic
+from alal.units import AMU_TO_G
 from validation.properties.base import PotentialContext, PropertyResult
 
 MD_DTYPE = "float32"
@@ -40,7 +41,7 @@ PROBE_CELLS = 4  # 4x4x4 conventional cells = 256 atoms
 # rdf and one seed of melting at 0 GPa (~8 min) and skips heat_cool (two 50 ps trajectories: ~12 min).
 QUICK_BUDGET_S = {"liquid_density": 180.0, "rdf": 120.0, "melting": 300.0, "heat_cool": 60.0}
 QUICK_SKIP = ("emt", "eam-zhou2001")
-AL_MASS_G = 26.9815385 * units._amu * 1e3
+AL_MASS_G = 26.9815385 * AMU_TO_G
 
 
 def md_engine(ctx: PotentialContext):
@@ -57,7 +58,10 @@ def md_seed(ctx: PotentialContext, *tags) -> int:
 
 
 def throughput(ctx: PotentialContext) -> float:
-    """Atom-steps/s of this potential's MD engine on a 256-atom FCC cell near 900 K (measured once)."""
+    """Atom-steps/s of this potential's MD engine on a 256-atom FCC cell near 900 K (measured once).
+
+    Runs MD (and, the first time, the a0 relaxation): for compute, never for build.
+    """
     if "md:throughput" not in ctx.cache:
         atoms = fcc_cubic(ctx.fcc_a0(), PROBE_CELLS)
         rng = np.random.default_rng(md_seed(ctx, "probe"))
@@ -150,7 +154,10 @@ def density_g_cm3(n_atoms: int, volume_A3) -> np.ndarray:
 
 
 def liquid_start(ctx: PotentialContext, n_cells: int, volume_factor: float = 1.12) -> Atoms:
-    """An FCC n³ supercell of the potential's own a0 expanded by ``volume_factor`` (near the liquid's volume)."""
+    """An FCC n³ supercell of the potential's own a0 expanded by ``volume_factor`` (near the liquid's volume).
+
+    For compute: the first call relaxes a0 with the calculator.
+    """
     atoms = fcc_cubic(ctx.fcc_a0() * volume_factor ** (1.0 / 3.0), n_cells)
     return atoms
 

@@ -31,6 +31,12 @@ DEFAULT_PROPERTIES: dict[str, list[str]] = {
 }
 
 
+# Properties that need the calculator's stress tensor: stress-strain elastic constants, the GSFE relaxed with a
+# free cell height (σ_zz = 0), the finite-difference stress check, and every NPT or pressure-reporting MD run.
+# (The lattice constant itself falls back to minimising E(a) without stress: validation.properties.lattice.)
+NEEDS_STRESS = frozenset({"elastic", "gsfe", "checks", "liquid_density", "rdf", "melting", "heat_cool"})
+
+
 def names() -> list[str]:
     return list(PROPERTIES)
 

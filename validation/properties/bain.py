@@ -45,6 +45,7 @@ def path_errors(ours_x, ours_y, ref_x, ref_y, exclude=()) -> dict | None:
 class BainPath(Property):
     name = "bain"
     title = "Bain path"
+    needs_a0 = True
 
     def settings(self, tier: str) -> dict:
         if tier == "full":
@@ -61,7 +62,7 @@ class BainPath(Property):
         if dft and dft.get("c_over_a"):
             grid |= {float(x) for x in dft["c_over_a"]}
         grid = sorted(grid)
-        a0 = ctx.fcc_a0()
+        a0 = ctx.a0_A
         return {"a0_A": a0, "c_over_a": grid, "structures": bain_path_structures(a0, grid), "settings": s}
 
     def compute(self, built: dict, ctx: PotentialContext) -> dict:

@@ -7,16 +7,21 @@ differences give the 6×6 matrix; the reported constants come from one least-squ
 stress-strain model σ = C(C11, C12, C44)·ε to every strained state with δ ≤ 1 %, with the RMS residual of that
 fit. The 2 % values are reported, not fitted: they show the anharmonicity (and, for ANI-Al, the roughness of
 the energy surface) that a single-amplitude number would hide.
+
+Derived from the fitted constants: Voigt, Reuss and Hill bulk and shear moduli, Young's modulus, Poisson ratio and
+the universal anisotropy index (pymatgen's ``ElasticTensor``), the Zener ratio 2 C44/(C11 − C12); and the Born
+stability of the measured 6×6 matrix (its eigenvalues, no symmetry assumed).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from pymatgen.analysis.elasticity import ElasticTensor
 
 from alal.structures import fcc_cubic
+from alal.units import EV_PER_A3_TO_GPA
 from validation.properties.base import Comparison, PotentialContext, Property, PropertyResult
 
-EV_PER_A3_TO_GPA = 160.21766208
 VOIGT = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]
 
 
@@ -44,6 +49,44 @@ def cubic_average(c: np.ndarray) -> dict:
     c12 = float(np.mean([c[0, 1], c[0, 2], c[1, 2], c[1, 0], c[2, 0], c[2, 1]]))
     c44 = float(np.mean([c[3, 3], c[4, 4], c[5, 5]]))
     return {"C11_GPa": c11, "C12_GPa": c12, "C44_GPa": c44, "B_GPa": (c11 + 2 * c12) / 3.0}
+
+
+def elastic_moduli(c_voigt) -> dict:
+    """Polycrystal averages of a 6×6 elastic tensor (GPa, Voigt notation, any symmetry), through pymatgen.
+
+    Voigt, Reuss and Hill (VRH) bulk and shear moduli, Young's modulus and Poisson ratio from the VRH averages,
+    and the universal anisotropy index A_U = 5 G_V/G_R + K_V/K_R − 6 (Ranganathan & Ostoja-Starzewski, PRL 101,
+    055504 (2008); zero for an isotropic crystal). The tensor is symmetrised first: a finite-difference C_ij carries round-off
+    asymmetry, which pymatgen would warn about.
+    """
+    c = np.asarray(c_voigt, float)
+    t = ElasticTensor.from_voigt(0.5 * (c + c.T))
+    return {
+        "K_voigt_GPa": float(t.k_voigt), "K_reuss_GPa": float(t.k_reuss), "K_VRH_GPa": float(t.k_vrh),
+        "G_voigt_GPa": float(t.g_voigt), "G_reuss_GPa": float(t.g_reuss), "G_VRH_GPa": float(t.g_vrh),
+        "E_VRH_GPa": float(t.y_mod) / 1e9,  # pymatgen returns Young's modulus in Pa
+        "poisson_ratio_VRH": float(t.homogeneous_poisson),
+        "universal_anisotropy": float(t.universal_anisotropy),
+    }
+
+
+def zener_anisotropy(c11: float, c12: float, c44: float) -> float:
+    """Zener ratio A = 2 C44 / (C11 − C12) of a cubic crystal (1 for an isotropic one)."""
+    return 2.0 * c44 / (c11 - c12)
+
+
+def born_stability(c_voigt) -> dict:
+    """Born mechanical stability of a 6×6 elastic tensor (GPa, Voigt notation) of any symmetry.
+
+    A crystal is stable under small homogeneous strain when the strain energy ½ εᵀCε is positive for every ε, i.e.
+    when every eigenvalue of the symmetrised Voigt matrix is positive (Mouhat & Coudert, PRB 90, 224104 (2014)).
+    For a cubic crystal the eigenvalues are C11 + 2 C12, C11 − C12 (twice) and C44 (three times): the familiar
+    three Born conditions. Returns the eigenvalues, the smallest one and the verdict.
+    """
+    c = np.asarray(c_voigt, float)
+    eig = np.linalg.eigvalsh(0.5 * (c + c.T))
+    return {"eigenvalues_GPa": [float(x) for x in eig], "min_eigenvalue_GPa": float(eig[0]),
+            "stable": bool(eig[0] > 0.0)}
 
 
 def fit_cubic(strains: np.ndarray, stresses: np.ndarray) -> tuple[dict, float]:
@@ -76,6 +119,7 @@ def fit_cubic(strains: np.ndarray, stresses: np.ndarray) -> tuple[dict, float]:
 class ElasticConstants(Property):
     name = "elastic"
     title = "Elastic constants"
+    needs_a0 = True
 
     def settings(self, tier: str) -> dict:
         return {
@@ -88,7 +132,7 @@ class ElasticConstants(Property):
 
     def build(self, ctx: PotentialContext) -> dict:
         s = self.settings(ctx.tier)
-        a0 = ctx.fcc_a0()
+        a0 = ctx.a0_A
         reference = fcc_cubic(a0, tuple(s["supercell"]))
         states = []
         for delta in s["amplitudes"]:
@@ -138,6 +182,11 @@ class ElasticConstants(Property):
         c_ref = matrices[min(s["amplitudes"], key=lambda d: abs(d - 0.005))]
         data = {
             **fitted,
+            # averages of the fitted cubic tensor, so that they are consistent with the reported C11, C12, C44
+            **elastic_moduli(cubic_matrix(fitted["C11_GPa"], fitted["C12_GPa"], fitted["C44_GPa"])),
+            "zener_anisotropy": zener_anisotropy(fitted["C11_GPa"], fitted["C12_GPa"], fitted["C44_GPa"]),
+            # stability of the measured 6×6 matrix as it is, without assuming cubic symmetry
+            "born_stability": born_stability(c_ref),
             "residual_GPa": residual,
             "a0_A": raw["a0_A"],
             "residual_stress_GPa": [float(x) for x in raw["stress0_GPa"]],

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import numpy as np
 from ase import Atoms
+from ase.eos import EquationOfState
 from scipy.optimize import curve_fit, minimize_scalar
 
 from alal.structures import IDEAL_HCP_C_OVER_A, crystal, lattice_constant_from_volume
-from validation.properties.base import Comparison, PotentialContext, Property, PropertyResult
+from alal.units import EV_PER_A3_TO_GPA
+from validation.properties.base import Comparison, PotentialContext, Property, PropertyResult, snapshot
 
-EV_PER_A3_TO_GPA = 160.21766208
 STRUCTURES = ("fcc", "hcp", "hcp_ideal", "bcc", "sc", "diamond")
 LATTICE_OF = {"fcc": "fcc", "hcp": "hcp", "hcp_ideal": "hcp", "bcc": "bcc", "sc": "sc", "diamond": "diamond"}
 LABELS = {"fcc": "FCC", "hcp": "HCP (relaxed c/a)", "hcp_ideal": "HCP (ideal c/a)", "bcc": "BCC", "sc": "SC",
@@ -36,7 +37,11 @@ def birch_murnaghan(v, e0, v0, b0, bp):
 
 
 def fit_birch_murnaghan(volumes, energies) -> dict:
-    """Fit E(V); returns V0 (Å³/atom), E0 (eV/atom), B (GPa), B' and the RMS fit residual (meV/atom)."""
+    """Fit E(V); returns V0 (Å³/atom), E0 (eV/atom), B (GPa), B' and the RMS fit residual (meV/atom).
+
+    ASE's fit of the same equation to the same points (:func:`fit_ase_eos`) is recorded beside it (keys ending in
+    ``_ase_eos``) as a cross-check: two independent implementations that must agree.
+    """
     v = np.asarray(volumes, float)
     e = np.asarray(energies, float)
     c = np.polyfit(v, e, 2)
@@ -50,7 +55,24 @@ def fit_birch_murnaghan(volumes, energies) -> dict:
         "B_GPa": float(popt[2] * EV_PER_A3_TO_GPA),
         "Bprime": float(popt[3]),
         "fit_rms_meV_per_atom": float(np.sqrt(np.mean(resid**2)) * 1e3),
+        **fit_ase_eos(v, e),
     }
+
+
+def fit_ase_eos(volumes, energies) -> dict:
+    """ASE's third-order Birch-Murnaghan fit (``ase.eos.EquationOfState``): V0, E0, B (GPa), B' with ``_ase_eos``.
+
+    Values are None when ASE's fit does not converge (its own parabola start can fail where ours succeeds): the
+    cross-check is then missing, never the property.
+    """
+    eos = EquationOfState(volumes, energies, eos="birchmurnaghan")
+    try:
+        v0, e0, b = eos.fit(warn=False)  # our own fit reports whether the minimum lies inside the scan
+    except RuntimeError:  # scipy's curve_fit: "Optimal parameters not found"
+        return {"V0_A3_per_atom_ase_eos": None, "E0_eV_per_atom_ase_eos": None, "B_GPa_ase_eos": None,
+                "Bprime_ase_eos": None}
+    return {"V0_A3_per_atom_ase_eos": float(v0), "E0_eV_per_atom_ase_eos": float(e0),
+            "B_GPa_ase_eos": float(b * EV_PER_A3_TO_GPA), "Bprime_ase_eos": float(eos.eos_parameters[2])}
 
 
 class ColdCurves(Property):
@@ -152,7 +174,7 @@ class ColdCurves(Property):
             for name, pts in raw["scan"].items()
         }
         return PropertyResult(self.name, ctx.name, data, self.comparisons(data, ctx), settings=s,
-                              notes=[f"ε_x computed against {dft['source']}"])
+                              notes=[f"ε_x computed against {dft['source']}"], structures=minimum_structures(fits))
 
     def comparisons(self, data: dict, ctx: PotentialContext) -> list[Comparison]:
         refs = ctx.references
@@ -188,6 +210,22 @@ class ColdCurves(Property):
                 out.append(Comparison(key, data[struct]["error_vs_dft_meV_per_atom"], paper.value, "paper",
                                       paper.label, 5.0 if struct in ("hcp", "bcc") else 30.0, f"ε_{struct} (meV/atom)"))
         return out
+
+
+def minimum_structures(fits: dict) -> dict[str, Atoms]:
+    """Each structure at its fitted minimum (V0, and c/a for relaxed HCP), to keep as extended XYZ.
+
+    Built from the fit, not evaluated: the energy in each frame's info is the fit's E0 (``E0_fit_eV_per_atom``),
+    not a calculator energy.
+    """
+    out = {}
+    for name, fit in fits.items():
+        ca = fit.get("c_over_a", IDEAL_HCP_C_OVER_A)
+        atoms = crystal(LATTICE_OF[name], fit["V0_A3_per_atom"], c_over_a=ca)
+        out[f"{name}_minimum"] = snapshot(atoms, V0_A3_per_atom=fit["V0_A3_per_atom"],
+                                          E0_fit_eV_per_atom=fit["E0_eV_per_atom"], B_GPa=fit["B_GPa"],
+                                          c_over_a=ca if LATTICE_OF[name] == "hcp" else None)
+    return out
 
 
 def _energy(calc, atoms: Atoms) -> tuple[float, float | None]:

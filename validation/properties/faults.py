@@ -37,6 +37,7 @@ import numpy as np
 from ase import Atoms
 
 from alal.errors import BadStructure
+from alal.units import EV_PER_A2_TO_MJ_PER_M2
 
 SYMBOL = "Al"
 SQRT2 = float(np.sqrt(2.0))
@@ -45,8 +46,7 @@ SQRT6 = float(np.sqrt(6.0))
 BCC_C_OVER_A = 1.0 / SQRT2
 # Unit vector of the ⟨112⟩ shear in the cell's frame (the direction of (a1 + a2)/3).
 SHEAR_DIRECTION = np.array([SQRT3 / 2.0, 0.5, 0.0])
-J_PER_M2_PER_EV_PER_A2 = 16.021766208  # 1 eV/Å² = 16.02 J/m²
-MJ_M2_PER_EV_A2 = J_PER_M2_PER_EV_PER_A2 * 1e3
+MJ_M2_PER_EV_A2 = EV_PER_A2_TO_MJ_PER_M2  # kept as this module's name: gsfe.py and validation.dft import it
 
 # ---- default grids (shared by the static suite and the DFT reference) ----
 # Bain path c/a (conventional FCC frame): 0.60 ... 1.50 in steps of 0.025, plus exactly 1/√2 (BCC).

@@ -14,7 +14,8 @@ one fault per cell, the potential's own a0, float64):
 The headline ``usf/isf/utf/tsf_mJ_m2`` are the relaxed values (definitions in
 :func:`faults.characteristic_fault_energies`); the rigid ones are under ``rigid``. RMSE against our DFT reference
 uses the reference's own relaxation mode, number of layers and coordinates (the potential is evaluated at exactly
-those points, no interpolation).
+those points, no interpolation). The relaxed cells of the headline slip and twin paths are kept (extended XYZ, one
+frame per point), and those of the named points on their own.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from validation.properties.bain import path_errors
-from validation.properties.base import Comparison, PotentialContext, Property, PropertyResult
+from validation.properties.base import KEPT, Comparison, PotentialContext, Property, PropertyResult, snapshot
 from validation.properties.faults import (
     DEFAULT_N_LAYERS,
     MJ_M2_PER_EV_A2,
@@ -48,6 +49,7 @@ def _grid_key(path: str, n_layers: int, relaxed: bool) -> str:
 class GeneralizedStackingFault(Property):
     name = "gsfe"
     title = "Generalized stacking fault energies (slip and twinning paths)"
+    needs_a0 = True
 
     def settings(self, tier: str) -> dict:
         full = tier == "full"
@@ -98,7 +100,7 @@ class GeneralizedStackingFault(Property):
                 want("twin", dn, relaxed, dft["twin"]["coordinate_b_partial"])
         for key in grids:  # every curve needs its own zero
             grids[key].add(0.0)
-        return {"a0_A": ctx.fcc_a0(), "grids": {k: sorted(v) for k, v in grids.items()}, "settings": s}
+        return {"a0_A": ctx.a0_A, "grids": {k: sorted(v) for k, v in grids.items()}, "settings": s}
 
     # ------------------------------------------------------------------ compute
     def compute(self, built: dict, ctx: PotentialContext) -> dict:
@@ -108,6 +110,9 @@ class GeneralizedStackingFault(Property):
         n_points = sum(len(v) for v in built["grids"].values())
         ctx.progress(f"gsfe: {n_points} points on {len(built['grids'])} curves (rigid and relaxed), a0 = {a0:.5f} Å")
         curves = {}
+        # the relaxed cells of the two headline curves, kept as extended XYZ (one frame per point of the path)
+        headline = {_grid_key(p, s["n_layers"], True): p for p in ("slip", "twin")}
+        kept: dict[str, list] = {}
         done = 0
         for key, coords in built["grids"].items():
             path, nl, mode = key.split(":")
@@ -130,6 +135,10 @@ class GeneralizedStackingFault(Property):
                     warm = (r.atoms.positions[:, 2] - atoms.positions[:, 2], dh)
                     points.append({"coord": c, "E": r.energy_eV, "members": r.member_energies_eV, "steps": r.steps,
                                    "converged": r.converged, "normal_expansion_A": dh})
+                    if key in headline:
+                        kept.setdefault(f"{path}_path_relaxed", []).append(snapshot(
+                            r.atoms, r.energy_eV, path=path, coordinate_b_partial=c, n_layers=nl, a0_A=a0,
+                            relax_converged=r.converged))
                 else:
                     e, members = energy_with_members(atoms, calc)
                     points.append({"coord": c, "E": e, "members": members})
@@ -148,7 +157,7 @@ class GeneralizedStackingFault(Property):
                     energies[i, j] = atoms.get_potential_energy()
             area = fault_area_A2(gamma_surface_structure(a0, s["n_layers"], 0, 0))
             gamma_surface = ((energies - energies[0, 0]) / area * MJ_M2_PER_EV_A2).tolist()
-        return {**built, "curves": curves, "gamma_surface": gamma_surface}
+        return {**built, "curves": curves, "gamma_surface": gamma_surface, KEPT: kept}
 
     # ------------------------------------------------------------------ analyse
     def analyse(self, raw: dict, ctx: PotentialContext) -> PropertyResult:
@@ -210,7 +219,8 @@ class GeneralizedStackingFault(Property):
             self._against_dft(dft, curves, data, n)
         else:
             notes.append("no DFT reference yet (reference_data/dft/gsfe.json): no RMSE")
-        return PropertyResult(self.name, ctx.name, data, self.comparisons(data, ctx), settings=s, notes=notes)
+        return PropertyResult(self.name, ctx.name, data, self.comparisons(data, ctx), settings=s, notes=notes,
+                              structures=_named_cells(raw[KEPT], relaxed, max(twin_r["coord"], default=None)))
 
     @staticmethod
     def _against_dft(dft: dict, curves: dict, data: dict, n: int) -> None:
@@ -269,6 +279,20 @@ class GeneralizedStackingFault(Property):
                 out.append(Comparison(key, data[key], pub.value, "potential", pub.label, 0.05 * pub.value,
                                       labels[key]))
         return out
+
+
+def _named_cells(kept: dict, named: dict, twin_end: float | None) -> dict:
+    """The relaxed cells of the named points (γ_usf, γ_isf, γ_utf, the two-layer fault, the twin lamella)."""
+
+    def at(path: str, coord: float | None):
+        frames = kept.get(f"{path}_path_relaxed", [])
+        return next((f for f in frames if coord is not None and abs(f.info["coordinate_b_partial"] - coord) < 1e-6),
+                    None)
+
+    picks = {"usf": at("slip", named.get("usf_displacement_b_partial")), "isf": at("slip", 1.0),
+             "utf": at("twin", named.get("utf_coordinate_b_partial")), "esf": at("twin", 2.0),
+             "twin_lamella": at("twin", twin_end if "twin_lamella_mJ_m2" in named else None)}
+    return {f"{name}_relaxed": f for name, f in picks.items() if f is not None}
 
 
 def _gamma_curve(curve: dict) -> dict:

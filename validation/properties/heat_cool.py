@@ -13,6 +13,8 @@ then ``t_freeze_ps`` is null and the note says so.
 
 Full tier only: DFT (GPAW-PBE with the settings of ``validation.dft``) on frames every ``dft_every_ps``: mean
 absolute errors of energy, mean force and pressure (paper: 0.84 meV/atom, 4.1 meV/Å, 0.36 GPa).
+
+The state at the end of each seed's cooling ramp is kept (extended XYZ, with velocities).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from alal.structures import fcc_cubic
 from validation.md.common import (MD_DTYPE, budget_check, full_tier_note, md_engine, md_seed, settings_with_engine,
                                   skipped)
 from validation.md.parallel import run_jobs, worker_count
-from validation.properties.base import Comparison, PotentialContext, Property, PropertyResult
+from validation.properties.base import KEPT, Comparison, PotentialContext, Property, PropertyResult, snapshot
 
 CRYSTALLINE_THRESHOLD = 0.5
 TIME_TOLERANCE_PS = 100.0  # the paper's times are read off a figure ("near 300 / 700 ps"); full tier only
@@ -109,6 +111,9 @@ def heat_cool_trajectory(engine, a0: float, s: dict, seed: int, progress=None) -
         "T_melt_K": target_T(t_melt) if t_melt is not None else None,
         "T_freeze_K": target_T(t_freeze) if t_freeze is not None else None,
         "final_fractions": final, "dft_frames": dft_frames, "wall_s": time.perf_counter() - t0,
+        # the state at the end of cooling (positions, velocities), with its potential energy
+        "final_frame": snapshot(atoms, cool.Epot_eV[-1], seed=seed, T_target_K=s["T_low_K"], t_ps=float(t[-1]),
+                                crystalline_fraction=float(cryst[-1])),
     }
 
 
@@ -168,6 +173,13 @@ class HeatCool(Property):
         return {"settings": self.settings(ctx.tier)}
 
     def compute(self, built: dict, ctx: PotentialContext) -> dict:
+        raw = self._simulate(built, ctx)
+        # The full tier's cost estimate may probe the engine's throughput (MD): calculator work, so here, not in
+        # analyse.
+        raw["full_tier_note"] = self.full_note(ctx)
+        return raw
+
+    def _simulate(self, built: dict, ctx: PotentialContext) -> dict:
         s = settings_with_engine(built["settings"], ctx)
         engine = md_engine(ctx)
         workers = worker_count(s["seeds"], engine)
@@ -178,9 +190,10 @@ class HeatCool(Property):
         ctx.progress(f"heat_cool: {s['n_atoms']} atoms, {s['T_low_K']:.0f} → {s['T_high_K']:.0f} → "
                      f"{s['T_low_K']:.0f} K over {s['heat_ps'] + s['cool_ps']:.0f} ps, {s['seeds']} seed(s)")
         t0 = time.perf_counter()
-        jobs = [{"engine": engine, "a0": ctx.fcc_a0(), "s": s, "seed": md_seed(ctx, self.name, k)}
-                for k in range(s["seeds"])]
+        a0 = ctx.fcc_a0()
+        jobs = [{"engine": engine, "a0": a0, "s": s, "seed": md_seed(ctx, self.name, k)} for k in range(s["seeds"])]
         trajectories = run_jobs(heat_cool_trajectory, jobs, engine, ctx.progress, prefix=f"[{ctx.name}] heat_cool ")
+        kept = {f"seed{k}_final": tr.pop("final_frame") for k, tr in enumerate(trajectories)}
         for tr in trajectories:
             ctx.progress(f"heat_cool: seed {tr['seed']}: melting at {tr['t_melt_ps']} ps, freezing at "
                          f"{tr['t_freeze_ps']} ps ({tr['wall_s']:.0f} s)")
@@ -189,16 +202,20 @@ class HeatCool(Property):
             cell = trajectories[0]["dft_frames"][0]["cell"]
             dft = dft_spot_checks(trajectories[0], lambda: gpaw_pair(ctx, cell), ctx.progress)
         return {"trajectories": trajectories, "dft": dft, "settings": s, "md_wall_s": time.perf_counter() - t0,
-                "budget": decision.as_dict()}
+                "budget": decision.as_dict(), "a0_A": a0, KEPT: kept}
+
+    def full_note(self, ctx: PotentialContext) -> str:
+        full = protocol_settings("full")
+        full_workers = worker_count(full["seeds"], md_engine(ctx))
+        note = full_tier_note(ctx, seed_atom_steps(full) * -(-full["seeds"] // full_workers), full_workers)
+        if full.get("dft_every_ps"):
+            n_dft = int((full["heat_ps"] + full["cool_ps"]) / full["dft_every_ps"])
+            note += f" Plus {n_dft} GPAW-PBE calculations of 108 atoms (hours each on 2 cores: a cluster job)."
+        return note
 
     def analyse(self, raw: dict, ctx: PotentialContext) -> PropertyResult:
         s = raw["settings"]
-        full = protocol_settings("full")
-        full_workers = worker_count(full["seeds"], md_engine(ctx))
-        full_note = full_tier_note(ctx, seed_atom_steps(full) * -(-full["seeds"] // full_workers), full_workers)
-        if full.get("dft_every_ps"):
-            n_dft = int((full["heat_ps"] + full["cool_ps"]) / full["dft_every_ps"])
-            full_note += f" Plus {n_dft} GPAW-PBE calculations of 108 atoms (hours each on 2 cores: a cluster job)."
+        full_note = raw["full_tier_note"]
         if "skipped" in raw:
             result = skipped(self, ctx, raw["skipped"], s)
             result.notes.append(full_note)
@@ -224,7 +241,7 @@ class HeatCool(Property):
             "fractions": first["fractions"], "n_atoms": s["n_atoms"], "md_wall_s": raw["md_wall_s"],
             "budget": raw["budget"], "dft": raw["dft"] or None,
         }
-        notes = [f"{s['n_atoms']} atoms at fixed volume (a0 = {ctx.fcc_a0():.4f} Å), Langevin (damping "
+        notes = [f"{s['n_atoms']} atoms at fixed volume (a0 = {raw['a0_A']:.4f} Å), Langevin (damping "
                  f"{s['tdamp_fs']:.0f} fs), {s['T_low_K']:.0f} → {s['T_high_K']:.0f} K in {s['heat_ps']:.0f} ps and back in "
                  f"{s['cool_ps']:.0f} ps, {s['dt_fs']} fs step; {s['seeds']} seeds (mean ± standard error); CNA every "
                  f"{s['frame_interval_ps']} ps."]

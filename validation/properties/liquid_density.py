@@ -7,9 +7,10 @@ block average of N m / V over production with its standard error. The last produ
 common-neighbour analysis: a run that crystallised (possible below the potential's own melting point, e.g.
 943 K for a potential that melts higher) is flagged and left out of comparisons and fits.
 
-Experiment (``reference_data/experiment.json``, ``liquid_density`` entries with a ``formula``): Assael et al.
-2006, ρ = 2377.23 − 0.311 (T − 933.47) kg/m³ (933-1190 K), and the CRC Handbook 2005, ρ = 2375.0 − 0.233
-(T − 933.47) kg/m³ (to 1613 K). The final state at each temperature is kept for the rdf property.
+Experiment (``reference_data/experiment.json``, ``liquid_density`` entries with a ``formula``, in g/cm³ like every
+density of the suite): Assael et al. 2006, ρ = 2.37723 − 3.11e-4 (T − 933.47) g/cm³ (933-1190 K), and the CRC
+Handbook 2005, ρ = 2.3750 − 2.33e-4 (T − 933.47) g/cm³ (to 1613 K). The final state at each temperature is kept
+for the rdf property, and written out (extended XYZ, with velocities).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from alal.analysis.cna import cna_fractions
 from alal.md import Stage, maxwell_boltzmann, run_stages
 from validation.md.common import (MD_DTYPE, budget_check, density_g_cm3, full_tier_note, liquid_start, md_engine,
                                   md_seed, settings_with_engine, skipped)
-from validation.properties.base import Comparison, PotentialContext, Property, PropertyResult
+from validation.properties.base import KEPT, Comparison, PotentialContext, Property, PropertyResult, snapshot
 
 CRYSTALLISED_FRACTION = 0.2  # CNA crystalline fraction above which a "liquid" run counts as crystallised
 RHO_TOLERANCE_G_CM3 = 0.05  # ~2 %: the experiments scatter by ~1 %, quick-tier error bars are ~0.3 %
@@ -55,7 +56,7 @@ def run_liquid_series(atoms, engine, temperatures, s: dict, seed: int, progress=
     """Melt ``atoms`` and run NPT at each temperature (hottest first); one dict per temperature.
 
     Each dict: T_K (target), T_mean_K, P_mean_GPa, rho_g_cm3, err_g_cm3, V_A3_per_atom, crystalline_fraction,
-    crystallised, wall_s, state (Atoms with velocities at the end), V_mean_A3.
+    crystallised, wall_s, state (Atoms with velocities at the end), Epot_end_eV (its potential energy), V_mean_A3.
     """
     dt = s["dt_fs"]
     n = len(atoms)
@@ -85,7 +86,7 @@ def run_liquid_series(atoms, engine, temperatures, s: dict, seed: int, progress=
             "rho_g_cm3": rho, "err_g_cm3": err, "V_A3_per_atom": float(np.mean(production.V_A3) / n),
             "V_mean_A3": float(np.mean(production.V_A3)), "crystalline_fraction": cna["crystalline"],
             "crystallised": bool(cna["crystalline"] > CRYSTALLISED_FRACTION),
-            "wall_s": time.perf_counter() - t0, "state": atoms.copy(),
+            "wall_s": time.perf_counter() - t0, "state": atoms.copy(), "Epot_end_eV": float(production.Epot_eV[-1]),
         }
         point["state"].set_velocities(atoms.get_velocities())
         if progress:
@@ -104,7 +105,7 @@ def experimental_curves(references) -> list[dict]:
         if not f:
             continue
         out.append({"key": ref.key, "label": ref.label, "citation": ref.citation,
-                    "rho0_g_cm3": f["rho0_kg_m3"] / 1000.0, "slope_g_cm3_per_K": f["slope_kg_m3_per_K"] / 1000.0,
+                    "rho0_g_cm3": f["rho0_g_cm3"], "slope_g_cm3_per_K": f["slope_g_cm3_per_K"],
                     "T0_K": f["T0_K"], "valid_K": list(f["valid_K"])})
     return out
 
@@ -142,6 +143,13 @@ class LiquidDensity(Property):
         return {"settings": s, "atom_steps": protocol_atom_steps(s)}
 
     def compute(self, built: dict, ctx: PotentialContext) -> dict:
+        raw = self._simulate(built, ctx)
+        # The full tier's cost estimate may probe the engine's throughput (MD): calculator work, so here, not in
+        # analyse.
+        raw["full_tier_note"] = self.full_note(ctx)
+        return raw
+
+    def _simulate(self, built: dict, ctx: PotentialContext) -> dict:
         s = settings_with_engine(built["settings"], ctx)
         decision = budget_check(ctx, self.name, built["atom_steps"])
         if not decision.run:
@@ -155,11 +163,19 @@ class LiquidDensity(Property):
         points = run_liquid_series(atoms, md_engine(ctx), s["T_K"], s, seed, ctx.progress)
         ctx.cache["md:liquid"] = {"n_atoms": len(atoms), "dt_fs": s["dt_fs"],
                                   "states": {p["T_K"]: (p["state"], p["V_mean_A3"]) for p in points}}
-        return {"points": points, "settings": s, "md_wall_s": time.perf_counter() - t0, "budget": decision.as_dict()}
+        kept = {f"{p['T_K']:.0f}K_final": snapshot(p["state"], p["Epot_end_eV"], T_target_K=p["T_K"],
+                                                   T_mean_K=p["T_mean_K"], P_mean_GPa=p["P_mean_GPa"],
+                                                   rho_g_cm3=p["rho_g_cm3"], crystallised=p["crystallised"])
+                for p in points}
+        return {"points": points, "settings": s, "md_wall_s": time.perf_counter() - t0, "budget": decision.as_dict(),
+                KEPT: kept}
+
+    def full_note(self, ctx: PotentialContext) -> str:
+        return full_tier_note(ctx, protocol_atom_steps(protocol_settings("full")))
 
     def analyse(self, raw: dict, ctx: PotentialContext) -> PropertyResult:
         s = raw["settings"]
-        full_note = full_tier_note(ctx, protocol_atom_steps(protocol_settings("full")))
+        full_note = raw["full_tier_note"]
         if "skipped" in raw:
             result = skipped(self, ctx, raw["skipped"], s)
             result.notes.append(full_note)

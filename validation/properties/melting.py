@@ -22,6 +22,8 @@ extrapolate the potential's own results. The phase that forms is reported (the p
 Mendelev above ~20 GPa). Seeds of one pressure run in parallel processes for LAMMPS
 (``validation.md.parallel``).
 
+The cell at the end of every NPH run is kept (extended XYZ, with velocities).
+
 Reference: experiment at 1 atm (933.47 K) and the Clausius-Clapeyron slope dTm/dP = Tm ΔV / L from the latent
 heat (10.71 kJ/mol), the volume change on melting (6.9 %) and the liquid density at Tm (Assael et al. 2006);
 the paper's ≈925 K at 1 atm for ANI-Al and Mendelev.
@@ -43,7 +45,7 @@ from alal.structures import crystal, lattice_constant_from_volume
 from validation.md.common import (MD_DTYPE, budget_check, full_tier_note, md_engine, md_seed, settings_with_engine,
                                   skipped)
 from validation.md.parallel import run_jobs, worker_count
-from validation.properties.base import Comparison, PotentialContext, Property, PropertyResult
+from validation.properties.base import KEPT, Comparison, PotentialContext, Property, PropertyResult, snapshot
 
 TM_TOLERANCE_K = 50.0  # a good Al potential is within 50 K of 933 K; quick-tier runs carry ~±15 K of their own
 SLOPE_TOLERANCE_K_PER_GPA = 15.0  # ~25 %: the initial slope comes from a fit to a few points with ~10 K errors
@@ -288,6 +290,12 @@ def coexistence_seed(engine, lattice: str, P_GPa: float, T_guess: float, s: dict
         run_seed = seed + 1000 * attempt
         atoms, a, solid_ref = prepare_interface(engine, calc, lattice, P_GPa, T_guess, s, run_seed, progress)
         res = nph_run(engine, atoms, P_GPa, s, run_seed + 3, solid_ref, progress)
+        # the coexistence cell at the end of the run, its energy evaluated afresh: the Berendsen barostat rescales
+        # the cell after each step's energy, so the last sampled energy belongs to slightly different positions
+        end = atoms.copy()
+        end.calc = calc
+        res["final_frame"] = snapshot(atoms, end.get_potential_energy(), P_target_GPa=P_GPa, T_guess_K=T_guess,
+                                      outcome=res["outcome"], solid_share=float(res["solid_share"][-1]))
         res.update({"P_target_GPa": P_GPa, "lattice": lattice, "T_guess_K": T_guess, "seed": run_seed,
                     "n_atoms": len(atoms), "a_static_A": a, "solid_reference_crystalline": solid_ref,
                     "attempt": attempt + 1, "wall_s": time.perf_counter() - t0})
@@ -383,13 +391,13 @@ def clausius_clapeyron(references) -> dict | None:
     rho = references.get("liquid_density", "assael2006", kind="experiment")
     if not all((tm, L, dv, rho)) or "formula" not in rho.extra:
         return None
-    rho_l = rho.extra["formula"]["rho0_kg_m3"]  # its T0 is the melting point
+    rho_l = rho.extra["formula"]["rho0_g_cm3"]  # its T0 is the melting point
     molar_mass_kg = 26.9815385e-3
-    v_liquid = molar_mass_kg / rho_l  # m³/mol
+    v_liquid = molar_mass_kg / (rho_l * 1e3)  # m³/mol (1 g/cm³ = 1000 kg/m³)
     v_solid = v_liquid / (1.0 + dv.value / 100.0)
     slope = tm.value * (v_liquid - v_solid) / (L.value * 1e3) * 1e9  # K/Pa -> K/GPa
     return {"dTm_dP_K_per_GPa": slope, "label": "Clausius-Clapeyron (experiment: L, ΔV, ρ_liquid)",
-            "inputs": {"Tm_K": tm.value, "L_kJ_per_mol": L.value, "dV_percent": dv.value, "rho_liquid_kg_m3": rho_l}}
+            "inputs": {"Tm_K": tm.value, "L_kJ_per_mol": L.value, "dV_percent": dv.value, "rho_liquid_g_cm3": rho_l}}
 
 
 class MeltingLine(Property):
@@ -404,6 +412,13 @@ class MeltingLine(Property):
         return {"settings": self.settings(ctx.tier)}
 
     def compute(self, built: dict, ctx: PotentialContext) -> dict:
+        raw = self._simulate(built, ctx)
+        # The full tier's cost estimate may probe the engine's throughput (MD): calculator work, so here, not in
+        # analyse.
+        raw["full_tier_note"] = self.full_note(ctx)
+        return raw
+
+    def _simulate(self, built: dict, ctx: PotentialContext) -> dict:
         s = settings_with_engine(built["settings"], ctx)
         engine = md_engine(ctx)
         workers = worker_count(2, engine)
@@ -421,7 +436,7 @@ class MeltingLine(Property):
                                                      {(q["P_GPa"], q["lattice"]) for q in planned}],
                         "workers": workers, "atom_steps_per_worker": wall_cost}
         t0 = time.perf_counter()
-        all_runs = []
+        all_runs, kept = [], {}
         found: dict[str, list[tuple[float, float]]] = {"fcc": [], "bcc": []}
         for rnd in rounds:
             jobs, meta = [], []
@@ -437,19 +452,24 @@ class MeltingLine(Property):
             results = run_jobs(coexistence_seed, jobs, engine, ctx.progress, prefix=f"[{ctx.name}] melting ")
             tms: dict[tuple, list[float]] = {}
             for (P, lattice, k), attempts in zip(meta, results):
+                for a in attempts:
+                    kept[f"{P:g}GPa_{lattice}_seed{k}_attempt{a['attempt']}_final"] = a.pop("final_frame")
                 all_runs.append({"P_GPa": P, "lattice": lattice, "seed_index": k, "attempts": attempts})
                 tms.setdefault((P, lattice), []).extend(a["Tm_K"] for a in attempts if is_valid(a))
             for (P, lattice), values in tms.items():
                 if values:
                     found[lattice].append((P, float(np.mean(values))))
         return {"runs": all_runs, "settings": s, "md_wall_s": time.perf_counter() - t0,
-                "budget": budget_check(ctx, self.name, wall_cost).as_dict()}
+                "budget": budget_check(ctx, self.name, wall_cost).as_dict(), KEPT: kept}
+
+    def full_note(self, ctx: PotentialContext) -> str:
+        full = protocol_settings("full")
+        full_workers = worker_count(3, md_engine(ctx))
+        return full_tier_note(ctx, sum(round_cost(full, r, full_workers) for r in full["rounds"]), full_workers)
 
     def analyse(self, raw: dict, ctx: PotentialContext) -> PropertyResult:
         s = raw["settings"]
-        full = protocol_settings("full")
-        full_workers = worker_count(3, md_engine(ctx))
-        full_note = full_tier_note(ctx, sum(round_cost(full, r, full_workers) for r in full["rounds"]), full_workers)
+        full_note = raw["full_tier_note"]
         if "skipped" in raw:
             result = skipped(self, ctx, raw["skipped"], s)
             result.notes.append(full_note)

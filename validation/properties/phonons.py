@@ -20,6 +20,7 @@ import numpy as np
 from ase import Atoms
 
 from alal.structures import fcc_cubic
+from alal.units import EV_PER_A3_TO_GPA, EV_PER_THZ, KB_EV_PER_K
 from validation.properties.base import Comparison, PotentialContext, Property, PropertyResult
 
 PRIMITIVE_F = [[0.0, 0.5, 0.5], [0.5, 0.0, 0.5], [0.5, 0.5, 0.0]]
@@ -100,6 +101,7 @@ def frequencies_at(ph, q_reduced) -> np.ndarray:
 class Phonons(Property):
     name = "phonons"
     title = "Phonons"
+    needs_a0 = True
 
     def settings(self, tier: str) -> dict:
         full = tier == "full"
@@ -123,7 +125,7 @@ class Phonons(Property):
         }
 
     def build(self, ctx: PotentialContext) -> dict:
-        return {"a0_A": ctx.fcc_a0(), "settings": self.settings(ctx.tier)}
+        return {"a0_A": ctx.a0_A, "settings": self.settings(ctx.tier)}
 
     def compute(self, built: dict, ctx: PotentialContext) -> dict:
         calc = ctx.calculator(self.dtype)
@@ -176,8 +178,8 @@ class Phonons(Property):
         (f_minus, w), (f_plus, _) = meshes
         ok = (f_minus > 0.1) & (f_plus > 0.1)  # leave out the acoustic modes at Γ
         g = np.where(ok, -np.log(np.where(ok, f_plus, 1) / np.where(ok, f_minus, 1)) / dlnv, 0.0)
-        nu = np.sqrt(np.where(ok, f_plus * f_minus, 1.0)) * 1e12  # Hz, at a0 to first order
-        x = 6.62607015e-34 * nu / (1.380649e-23 * 298.0)
+        nu = np.sqrt(np.where(ok, f_plus * f_minus, 1.0))  # THz, at a0 to first order
+        x = nu * EV_PER_THZ / (KB_EV_PER_K * 298.0)  # h ν / k_B T
         c = np.where(ok, x**2 * np.exp(x) / np.expm1(x) ** 2, 0.0) * w[:, None]  # mode heat capacities / k_B
         gamma_th = float((g * c).sum() / c.sum())
         out["mean_mode_gamma"] = float((g * ok * w[:, None]).sum() / (ok * w[:, None]).sum())
@@ -187,9 +189,9 @@ class Phonons(Property):
         v = np.array(volumes)
         curv = np.polyfit(v, energies, 2)[0] * 2.0
         b = volumes[1] * curv
-        out["B_GPa"] = float(b * 160.21766208)
+        out["B_GPa"] = float(b * EV_PER_A3_TO_GPA)
         out["heat_capacity_298K_kB_per_atom"] = float(cv_per_atom)
-        out["thermal_expansion_298K_per_K"] = float(gamma_th * cv_per_atom * 8.617333262e-5 / (3 * b * volumes[1]))
+        out["thermal_expansion_298K_per_K"] = float(gamma_th * cv_per_atom * KB_EV_PER_K / (3 * b * volumes[1]))
         return out
 
     def _qha(self, calc, a0: float, s: dict, ctx: PotentialContext) -> dict:

@@ -26,7 +26,7 @@ from alal.errors import AlalError
 from alal.md import Stage, run_stages
 from validation.md.common import (MD_DTYPE, budget_check, density_g_cm3, full_tier_note, liquid_start, md_engine,
                                   md_seed, settings_with_engine, skipped)
-from validation.properties.base import Comparison, PotentialContext, Property, PropertyResult
+from validation.properties.base import KEPT, Comparison, PotentialContext, Property, PropertyResult, snapshot
 from validation.properties.liquid_density import protocol_settings as density_settings
 from validation.properties.liquid_density import run_liquid_series, steps
 
@@ -140,6 +140,13 @@ class LiquidRDF(Property):
         return cached["states"]
 
     def compute(self, built: dict, ctx: PotentialContext) -> dict:
+        raw = self._simulate(built, ctx)
+        # The full tier's cost estimate may probe the engine's throughput (MD): calculator work, so here, not in
+        # analyse.
+        raw["full_tier_note"] = self.full_note(ctx)
+        return raw
+
+    def _simulate(self, built: dict, ctx: PotentialContext) -> dict:
         s = settings_with_engine(built["settings"], ctx)
         states = self._cached_states(ctx, s)
         prep = s["prep"]
@@ -160,7 +167,7 @@ class LiquidRDF(Property):
             ctx.progress(f"rdf: no liquid states from liquid_density; preparing {s['n_atoms']} atoms here")
             points = run_liquid_series(liquid_start(ctx, s["n_cells"]), engine, s["T_K"], prep, seed + 1, ctx.progress)
             states = {p["T_K"]: (p["state"], p["V_mean_A3"]) for p in points}
-        out = {}
+        out, kept = {}, {}
         dt = s["dt_fs"]
         every = steps(s["frame_interval_ps"], dt)
         for i, T in enumerate(s["T_K"]):
@@ -184,12 +191,18 @@ class LiquidRDF(Property):
             ctx.progress(f"rdf: {T:.0f} K first peak {result['peak_r_A']:.3f} Å, g = {result['peak_g']:.2f}, "
                          f"CN = {result['cn']:.1f} ({result['wall_s']:.0f} s)")
             out[T] = result
+            # the NVT state at the end of sampling (positions, velocities), kept as extended XYZ
+            kept[f"{T:.0f}K_final"] = snapshot(atoms, sampling.Epot_eV[-1], T_target_K=T,
+                                               T_mean_K=result["T_mean_K"], rho_g_cm3=result["rho_g_cm3"])
         return {"results": out, "settings": s, "source": source, "md_wall_s": time.perf_counter() - t0,
-                "budget": decision.as_dict()}
+                "budget": decision.as_dict(), KEPT: kept}
+
+    def full_note(self, ctx: PotentialContext) -> str:
+        return full_tier_note(ctx, nvt_atom_steps(protocol_settings("full")))
 
     def analyse(self, raw: dict, ctx: PotentialContext) -> PropertyResult:
         s = raw["settings"]
-        full_note = full_tier_note(ctx, nvt_atom_steps(protocol_settings("full")))
+        full_note = raw["full_tier_note"]
         if "skipped" in raw:
             result = skipped(self, ctx, raw["skipped"], s)
             result.notes.append(full_note)

@@ -5,7 +5,8 @@ positions relaxed at fixed cell (LBFGS, fmax 0.01 eV/Å quick, 0.002 full);
 ``Ef = E(N−1 sites, relaxed) − (N−1)/N · E(N, perfect)`` with the perfect supercell's own energy (exact
 cancellation of any cell-shape dependence of the potential's numerics). The constant-volume and constant-pressure
 formation energies differ by O(1/N), which the size series shows; the headline ``Ef_eV`` is the largest cell,
-``Ef_extrapolated_eV`` a linear fit of Ef against 1/N over the cells with N ≥ 108.
+``Ef_extrapolated_eV`` a linear fit of Ef against 1/N over the cells with N ≥ 108. The relaxed defect cells are
+kept (extended XYZ), each with its energy and the perfect cell's (``E_perfect_supercell_eV``), so Ef can be redone.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from __future__ import annotations
 import numpy as np
 
 from alal.structures import fcc_cubic
-from validation.properties.base import Comparison, PotentialContext, Property, PropertyResult
+from validation.properties.base import KEPT, Comparison, PotentialContext, Property, PropertyResult, snapshot
 from validation.properties.relax import energy_with_members, relax
 
 
 class VacancyFormation(Property):
     name = "vacancy"
     title = "Vacancy formation energy"
+    needs_a0 = True
 
     def settings(self, tier: str) -> dict:
         full = tier == "full"
@@ -36,7 +38,7 @@ class VacancyFormation(Property):
 
     def build(self, ctx: PotentialContext) -> dict:
         s = self.settings(ctx.tier)
-        a0 = ctx.fcc_a0()
+        a0 = ctx.a0_A
         cells = []
         for n in s["supercells"]:
             perfect = fcc_cubic(a0, n)
@@ -48,10 +50,11 @@ class VacancyFormation(Property):
     def compute(self, built: dict, ctx: PotentialContext) -> dict:
         calc = ctx.calculator(self.dtype)
         s = built["settings"]
-        out = []
+        out, kept = [], {}
         for cell in built["cells"]:
             n_sites = len(cell["perfect"])
-            ctx.progress(f"vacancy: {cell['n']}x{cell['n']}x{cell['n']} supercell ({n_sites} sites), relaxing")
+            size = f"{cell['n']}x{cell['n']}x{cell['n']}"
+            ctx.progress(f"vacancy: {size} supercell ({n_sites} sites), relaxing")
             e_perfect, m_perfect = energy_with_members(cell["perfect"], calc)
             r = relax(cell["defect"], calc, fmax=s["relax_fmax_eV_A"], steps=s["relax_max_steps"])
             disp = np.linalg.norm(r.atoms.positions - cell["defect"].positions, axis=1)
@@ -59,7 +62,10 @@ class VacancyFormation(Property):
                         "E_unrelaxed": r.initial_energy_eV, "E_relaxed": r.energy_eV,
                         "members_relaxed": r.member_energies_eV, "steps": r.steps, "converged": r.converged,
                         "max_displacement_A": float(disp.max())})
-        return {**built, "results": out}
+            kept[f"{size}_relaxed"] = snapshot(
+                r.atoms, r.energy_eV, supercell=size, sites=n_sites, a0_A=built["a0_A"],
+                E_perfect_supercell_eV=e_perfect, relax_converged=r.converged)
+        return {**built, "results": out, KEPT: kept}
 
     def analyse(self, raw: dict, ctx: PotentialContext) -> PropertyResult:
         rows = raw["results"]

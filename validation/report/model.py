@@ -1,4 +1,5 @@
-"""What a report section is made of; both the HTML and the PDF writer render these."""
+"""What a report is made of. Both writers render one ``Report`` and nothing else, so the PDF says what the HTML
+says: every piece of text either shows lives here."""
 
 from __future__ import annotations
 
@@ -30,3 +31,16 @@ class Section:
     tables: list[Table] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    title: str
+    byline: str  # when and from what it was generated
+    errors: list[str] = field(default_factory=list)  # properties that failed (meta.errors)
+    sections: list[Section] = field(default_factory=list)
+
+    @property
+    def errors_title(self) -> str:
+        n = len(self.errors)
+        return f"Incomplete: {n} propert{'y' if n == 1 else 'ies'} failed." if n else ""

@@ -22,12 +22,12 @@ import numpy as np
 import torch
 
 from alal.errors import AlalError
-from alal.potentials.ani import EngineResult
 from alal.potentials.ani_model import ANIModel
 from alal.potentials.engine import native
 from alal.potentials.engine.aev import AEVConstants
 from alal.potentials.engine.checks import check_atoms, check_overlap
 from alal.potentials.engine.neighbors import VerletList, ase_neighbor_list
+from alal.potentials.engine.result import EngineResult
 
 DEFAULT_SKIN_A = 1.0
 

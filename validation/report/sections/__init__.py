@@ -1,34 +1,40 @@
 """Report sections, one module per property (``build_section(results, fig_dir) -> Section | None``).
 
-The summary and provenance sections are generic; property sections are looked up by the property's key in
-results.json, so a new property only needs a module here (and an entry in ``SECTION_MODULES``).
+The summary and provenance sections are generic. Every property registered in ``validation.properties.PROPERTIES``
+has its section in the module of the same name here (or the one ``_MODULE_OF`` names), so the two registries cannot
+drift: a new property needs ``sections/<name>.py``, and a registered property without one fails its section loudly
+instead of vanishing.
 """
 
 from __future__ import annotations
 
 import importlib
 
-SECTION_MODULES: dict[str, str] = {
-    "eos": "validation.report.sections.eos",
-    "elastic": "validation.report.sections.elastic",
-    "bain": "validation.report.sections.bain",
-    "gsfe": "validation.report.sections.gsfe",
-    "vacancy": "validation.report.sections.vacancy",
-    "surface": "validation.report.sections.surface",
-    "phonons": "validation.report.sections.phonons",
-    "checks": "validation.report.sections.checks",
-    "liquid_density": "validation.report.sections.liquid",
-    "rdf": "validation.report.sections.rdf",
-    "melting": "validation.report.sections.melting",
-    "heat_cool": "validation.report.sections.heat_cool",
-}
+from validation.properties import PROPERTIES
+
+# Properties whose section lives in a module of another name (two properties drawn by one module).
+_MODULE_OF = {"liquid_density": "liquid"}
+
+SECTION_MODULES: dict[str, str] = {prop: f"{__name__}.{_MODULE_OF.get(prop, prop)}" for prop in PROPERTIES}
+
+
+class MissingSection(LookupError):
+    pass
 
 
 def property_section_builder(prop: str):
-    module = SECTION_MODULES.get(prop)
-    if module is None:
-        return None
-    return importlib.import_module(module).build_section
+    """``build_section`` of a registered property's report section."""
+    if prop not in SECTION_MODULES:
+        raise MissingSection(f"'{prop}' is not a registered property (validation.properties.PROPERTIES): "
+                             f"no report section for it")
+    try:
+        module = importlib.import_module(SECTION_MODULES[prop])
+    except ModuleNotFoundError as exc:
+        if exc.name != SECTION_MODULES[prop]:
+            raise  # the module exists but one of its own imports is missing: that error is the real one
+        raise MissingSection(f"property '{prop}' has no report section: add {SECTION_MODULES[prop]} "
+                             f"with build_section(results, fig_dir)") from exc
+    return module.build_section
 
 
 def fmt(x, digits: int = 4) -> str:

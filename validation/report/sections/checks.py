@@ -17,7 +17,7 @@ TITLES = {
     "ev_smoothness": "smoothness of E(V)",
     "gsfe_smoothness": "smoothness of the GSFE slip path",
     "elastic_cubic_symmetry": "cubic symmetry of C_ij",
-    "born_stability": "Born stability (smallest of C11−|C12|, C11+2C12, C44)",
+    "born_stability": "Born stability (smallest eigenvalue of the 6×6 C_ij)",
 }
 
 

@@ -6,12 +6,17 @@ from pathlib import Path
 
 import numpy as np
 
+from validation.properties.elastic import cubic_matrix, elastic_moduli, zener_anisotropy
 from validation.report.model import Figure, Section, Table
 from validation.report.sections import fmt, property_results
 from validation.report.style import colour, label, new_figure, save
 
 KEYS = ("C11_GPa", "C12_GPa", "C44_GPa", "B_GPa")
 NAMES = ("C11", "C12", "C44", "B")
+# polycrystal averages and anisotropy: (results.json key, column header)
+MODULI = (("K_voigt_GPa", "K_V"), ("K_reuss_GPa", "K_R"), ("K_VRH_GPa", "K_VRH"), ("G_voigt_GPa", "G_V"),
+          ("G_reuss_GPa", "G_R"), ("G_VRH_GPa", "G_VRH"), ("E_VRH_GPa", "E"), ("poisson_ratio_VRH", "ν"),
+          ("zener_anisotropy", "A (Zener)"), ("universal_anisotropy", "A_U"))
 
 
 def _reference_values(results: dict, kind: str, potential: str | None = None, condition: str | None = None):
@@ -65,6 +70,33 @@ def build_section(results: dict, fig_dir: Path) -> Section | None:
     by_strain = Table("Per strain amplitude (central differences); the spread shows anharmonicity and, for "
                       "neural-network potentials, the roughness of the energy surface",
                       ["Potential", "strain", "C11", "C12", "C44", "B"], strain_rows)
+    tables = [main, by_strain]
+    moduli = _moduli_table(per_pot, exp)
+    if moduli is not None:
+        tables.insert(1, moduli)
     return Section("elastic", "Elastic constants",
                    intro="Stress-strain on a 32-atom cubic cell: ±δ on each Voigt component, δ = 0.25, 0.5, 1, 2 %.",
-                   tables=[main, by_strain], figures=figures)
+                   tables=tables, figures=figures)
+
+
+def _moduli_table(per_pot: dict, exp: dict) -> Table | None:
+    """Voigt/Reuss/Hill moduli, Young's modulus, Poisson ratio, anisotropy and Born stability per potential."""
+    have = {n: e for n, e in per_pot.items() if "G_VRH_GPa" in e}  # absent from results.json of older runs
+    if not have:
+        return None
+    rows = []
+    for n, e in have.items():
+        born = e["born_stability"]
+        rows.append([label(n), *(fmt(e[k]) for k, _ in MODULI),
+                     f"{fmt(born['min_eigenvalue_GPa'])} ({'stable' if born['stable'] else 'UNSTABLE'})"])
+    if all(k in exp for k in ("C11_GPa", "C12_GPa", "C44_GPa")):
+        c11, c12, c44 = (exp[k][0] for k in ("C11_GPa", "C12_GPa", "C44_GPa"))
+        derived = {**elastic_moduli(cubic_matrix(c11, c12, c44)), "zener_anisotropy": zener_anisotropy(c11, c12, c44)}
+        rows.append([f"Experiment (0 K): {exp['C11_GPa'][1]}", *(fmt(derived[k]) for k, _ in MODULI), ""])
+    return Table("Polycrystal averages (GPa) from the fitted C11, C12, C44 (pymatgen ElasticTensor), anisotropy and "
+                 "Born stability", ["Potential", *(h for _, h in MODULI), "Born: min eigenvalue"], rows,
+                 note="K: bulk, G: shear modulus; V/R/VRH: Voigt, Reuss, Hill averages; E and ν from the Hill "
+                      "averages; A = 2 C44/(C11 − C12) (1 = isotropic); A_U = 5 G_V/G_R + K_V/K_R − 6 (0 = "
+                      "isotropic). Born stability: the smallest eigenvalue of the measured 6×6 matrix (0.5 % "
+                      "strain) must be positive. Experiment row: the same formulas applied to the experimental "
+                      "constants.")

@@ -48,8 +48,8 @@ def _experimental_formulas(results: dict) -> list[dict]:
     for ref in results.get("references", []):
         f = (ref.get("extra") or {}).get("formula")
         if ref.get("property") == "liquid_density" and ref.get("kind") == "experiment" and f:
-            out.append({"label": ref.get("label", ref["key"]), "rho0": f["rho0_kg_m3"] / 1000.0,
-                        "slope": f["slope_kg_m3_per_K"] / 1000.0, "T0": f["T0_K"], "valid": f["valid_K"]})
+            out.append({"label": ref.get("label", ref["key"]), "rho0": f["rho0_g_cm3"],
+                        "slope": f["slope_g_cm3_per_K"], "T0": f["T0_K"], "valid": f["valid_K"]})
     return out
 
 
