@@ -20,7 +20,7 @@ endif
 export TORCHANI_NO_WARN_EXTENSIONS := 1
 export MPLBACKEND := Agg
 
-.PHONY: all install validate test test-slow check-wheel bench reference train clean distclean help
+.PHONY: all install validate test test-slow check-wheel bench bench-al reference train clean distclean help
 
 help:
 	@echo "make validate   quick validation of the default potentials -> $(OUT)/ (report.html, report.pdf, results.json)"
@@ -28,6 +28,7 @@ help:
 	@echo "make test-slow  longer physics tests (pytest -m slow)"
 	@echo "make check-wheel  build the wheel, pip-install it into a fresh venv, run alal validate outside the repo"
 	@echo "make bench      ANI engine / torchani / LAMMPS / EMT speed table -> reports/bench/"
+	@echo "make bench-al   active-learning sampler/trainer throughput, current beside new path -> reports/bench/al.json"
 	@echo "make reference  regenerate the GPAW-PBE references in reference_data/dft/"
 	@echo "make train      active-learning demo with the EMT oracle, then validation of the final model"
 
@@ -69,6 +70,9 @@ check-wheel:
 
 bench: $(STAMP)
 	$(PY) -m alal.cli bench --out reports/bench
+
+bench-al: $(STAMP)
+	$(PY) -m alal.cli bench --suite al --out reports/bench
 
 reference: $(STAMP)
 	$(PY) -m alal.cli reference --out reference_data/dft

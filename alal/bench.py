@@ -1,5 +1,7 @@
 """``alal bench``: force-evaluation speed of the ANI engine beside torchani, LAMMPS EAM and EMT.
 
+(``alal bench --suite al``: active-learning sampler and trainer throughput; see :mod:`alal.bench_al`.)
+
 Every method sees the same structures in the same process: FCC aluminium and a liquid-like configuration at
 256, 1008, 4000 and 10 976 atoms. Per (structure, method): one warm-up evaluation, then the median of
 ``--repeats`` force evaluations, each after a tiny random displacement (so no calculator can return a
@@ -508,10 +510,24 @@ def add_arguments(parser) -> None:
                         help="time box per measurement: fewer repeats where one evaluation is slow (torchani)")
     parser.add_argument("--md-steps", type=int, default=50, help="velocity-Verlet steps for the MD fraction (0: skip)")
     parser.add_argument("--md-atoms", type=int, default=1008, help="atoms of the MD-fraction run")
+    parser.add_argument("--suite", default="engine", choices=["engine", "al"],
+                        help="engine: force evaluation beside torchani/LAMMPS/EMT (bench.json); al: active-learning "
+                             "sampler and trainer throughput, current beside new path (al.json)")
+    parser.add_argument("--parts", default="sampler,trainer", help="--suite al: sampler,trainer or one of them")
+    parser.add_argument("--sampler-steps", type=int, default=200, help="--suite al: MD steps per trajectory")
+    parser.add_argument("--sampler-cells", default="32,64,128", help="--suite al: atoms per random cell")
+    parser.add_argument("--sampler-batches", default="1,8,32,128", help="--suite al: batch sizes B")
+    parser.add_argument("--trainer-cells", type=int, default=500, help="--suite al: EMT-labelled cells")
+    parser.add_argument("--trainer-epochs", type=int, default=20, help="--suite al: epochs per trainer")
 
 
 def run(args) -> int:
     from alal.errors import AlalError
+
+    if args.suite == "al":
+        from alal.bench_al import run_suite
+
+        return run_suite(args)
 
     sizes = [int(x) for x in _csv(args.sizes)]
     structures, methods = _csv(args.structures), _csv(args.methods)

@@ -147,6 +147,21 @@ def test_altered_eam_file_is_refused_and_named(data, capsys):
 
 
 @needs_mishin
+def test_validate_leaves_out_only_the_potential_whose_file_is_altered(data, tmp_path, capsys):
+    from alal.cli import main
+
+    alter_one_digit(data / MISHIN)
+    out = tmp_path / "r"
+    assert main(["validate", "--potentials", "emt,eam-mishin1999", "--properties", "eos", "--out", str(out),
+                 "--no-report"]) == 1
+    assert "eam-mishin1999" in capsys.readouterr().out
+    results = json.loads((out / "results.json").read_text())
+    assert "error" not in results["potentials"]["emt"]["eos"]
+    reason = results["meta"]["potential_errors"]["eam-mishin1999"]
+    assert str(data / MISHIN) in reason and PINNED_SHA256[MISHIN] in reason
+
+
+@needs_mishin
 def test_modified_file_is_accepted_with_one_warning_and_recorded(data, monkeypatch):
     """Someone who edited the table on purpose can use it; the warning and the provenance say it is not the
     published file."""

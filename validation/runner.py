@@ -194,7 +194,7 @@ def run_validation(
             "potentials": {src.label: src.info for src in sources},
             "potential_errors": potential_errors,
             "properties": props,
-            "errors": [f"{label}: {message}" for label, message in potential_errors.items()],
+            "errors": list(potential_errors.values()),  # each message names its potential
             "wall_times_s": {},
         },
         "potentials": {label: {"error": message} for label, message in potential_errors.items()},

@@ -160,6 +160,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "time_limit_s": Key(3600.0, "float", "wall-time limit of one trajectory (a task gets trajectories_per_task times this)", _positive),
         "threads": Key(1, "int", "torch threads of a sampling task", _positive),
         "device": Key("cpu", "str", "torch device of MD inference"),
+        "batch_size": Key(32, "int", "trajectories advanced together, one engine call per MD step (batched sampler)", _positive),
     },
     "loop": {
         "bootstrap_structures": Key(400, "int", "random cells labelled before generation 0 (paper: ~400)", _positive),

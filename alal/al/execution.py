@@ -25,7 +25,7 @@ import os
 import sys
 import time
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from alal.al.config import ConfigError
@@ -243,6 +243,17 @@ def worker_app(kind: str, task_path: str, time_limit_s: float, python: str, thre
 # --------------------------------------------------------------------------------------- execution
 
 
+@dataclass
+class Flight:
+    """A submitted task: its future, the cores it holds while it runs, and what the loop needs back."""
+
+    kind: str  # label | sample | train
+    future: object
+    cost: int
+    info: dict = field(default_factory=dict)
+    started: float = field(default_factory=time.time)
+
+
 class Execution:
     """Submits the three task kinds to Parsl and tells the loop how much may run at once."""
 
@@ -286,6 +297,13 @@ class Execution:
 
     def shares_slots(self) -> bool:
         return self.local
+
+    def fits(self, kind: str, cost: int, running: list[tuple[str, int]]) -> bool:
+        """Whether a ``kind`` task of ``cost`` cores may start next to the ``running`` (kind, cost) tasks."""
+        used = sum(c for k, c in running if self.shares_slots() or k == kind)
+        if used == 0:
+            return True  # a task bigger than the machine still runs, alone
+        return used + cost <= self.slots(kind)
 
     def default_train_threads(self) -> int:
         """Threads of a training task when trainer.threads = 0: half the local cores (the other half keeps

@@ -98,6 +98,40 @@ class RunDir:
         write_json_atomic(self.manifest_path, manifest)
 
 
+def new_manifest(config: dict, config_source: str, seed: int, oracle_settings: dict, oracle_hash: str) -> dict:
+    return {
+        "format": "alal-al-run-v1",
+        "created": now_iso(),
+        "config": config,
+        "config_source": config_source,
+        "versions": versions(),
+        "seeds": {"master": seed,
+                  "derivation": "sha256('<master>:<tag>:...')[:8] >> 1 per use; recorded with each record"},
+        "oracle_settings": oracle_settings,
+        "oracle_hash": oracle_hash,
+        "sessions": [{"started": now_iso(), "versions": versions()}],
+        "config_changes": [],
+    }
+
+
+def record_resume(manifest: dict, config: dict, changes: list[tuple]) -> None:
+    """A resumed session in the manifest, with the config changes (key, old, new) it applies."""
+    if changes:
+        manifest.setdefault("config_changes", []).append(
+            {"at": now_iso(), "changes": [{"key": k, "old": o, "new": n} for k, o, n in changes]})
+        manifest["config"] = config
+    manifest.setdefault("sessions", []).append({"started": now_iso(), "versions": versions()})
+
+
+def read_json(path: Path):
+    """The JSON in ``path``, or None when it is missing or unreadable (files are written atomically, so that
+    means "not there yet")."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def write_json_atomic(path: Path, obj) -> None:
     path = Path(path)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")

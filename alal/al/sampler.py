@@ -47,6 +47,7 @@ class SamplerSettings:
     dtype: str = "float32"
     device: str = "cpu"
     time_limit_s: float = 3600.0
+    batch_size: int = 32  # trajectories advanced together by alal.al.batch_sampler
 
     @classmethod
     def from_config(cls, cfg) -> "SamplerSettings":

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from alal.al.stopping import StopRule, finished, times_ps
 from alal.errors import AlalError
 
 
@@ -90,6 +91,12 @@ def survival_table(trajs: list, t_max: float) -> tuple[list[float], list[dict]]:
     return grid, rows
 
 
+def wall_used_s(store) -> float:
+    """Driver wall time over all sessions of the run (each session records its start and last sign of life)."""
+    return sum(max(0.0, float(r.get("last_seen", 0.0)) - float(r.get("started", 0.0)))
+               for r in store.select(kind="session"))
+
+
 def summarize(run_dir: Path) -> Summary:
     rd, manifest, cfg, store = _open(run_dir)
     lp = cfg.section("loop")
@@ -101,10 +108,10 @@ def summarize(run_dir: Path) -> Summary:
     gens = store.generations()
     ok_gens = [g for g in gens if g.get("status") == "ok"]
     latest = max((int(g.generation) for g in ok_gens), default=-1)
-    trajs = [r for r in store.trajectories() if r.get("stop_reason") not in ("task_failed", "error")]
-    lost = sum(1 for r in store.trajectories() if r.get("stop_reason") in ("task_failed", "error"))
-    window = trajs[-lp["stop_window"]:]
-    median = float(np.median([float(r.t_reached_ps) for r in window])) if window else math.nan
+    all_trajs = store.trajectories()
+    trajs = finished(all_trajs)
+    lost = len(all_trajs) - len(trajs)
+    median, n_window = StopRule.from_config(cfg).window_median(times_ps(trajs))
     reasons = Counter(r.get("stop_reason") for r in store.trajectories())
     grid, surv = survival_table(trajs, cfg["sampler.t_max_ps"])
     final = next((g for g in reversed(ok_gens) if int(g.generation) == latest), None)
@@ -113,15 +120,14 @@ def summarize(run_dir: Path) -> Summary:
         "generation": latest, "labels": len(labels), "labels_by_split": dict(by_split),
         "labels_by_source": dict(by_source), "structures_by_status": dict(structures),
         "attempts_by_outcome": dict(attempts), "trajectories": len(trajs), "trajectories_lost": lost,
-        "stop_reasons": dict(reasons), "median_time_to_uncertainty_ps": median, "window": len(window),
+        "stop_reasons": dict(reasons), "median_time_to_uncertainty_ps": median, "window": n_window,
         "stop_median_ps": lp["stop_median_ps"], "survival_grid_ps": grid, "survival": surv,
         "generations": [{k: g.get(k) for k in ("generation", "attempt", "status", "n_labels", "epochs", "train_wall_s",
                                                 "test_energy_rmse_meV_per_atom", "test_force_rmse_eV_A",
                                                 "test_energy_mae_meV_per_atom", "test_force_mae_eV_A", "reason")}
                         for g in gens],
         "final_test_errors": {k[5:]: final.get(k) for k in final.key_value_pairs if k.startswith("test_")} if final else {},
-        "wall_h": sum(max(0.0, float(r.get("last_seen", 0)) - float(r.get("started", 0)))
-                      for r in store.select(kind="session")) / 3600,
+        "wall_h": wall_used_s(store) / 3600,
         "sessions": len(manifest.get("sessions", [])), "config_changes": manifest.get("config_changes", []),
         "stop": next(({"status": r.get("stop_status"), "message": r.get("stop_message")}
                       for r in sorted(store.select(kind="session"), key=lambda r: -float(r.get("started", 0)))

@@ -207,7 +207,8 @@ def liquid_lammps(t1: dict, seed: int) -> list[Atoms]:
 
 def table1(run_dir: Path, echo=print) -> dict:
     from alal.al import config as alconfig
-    from alal.al.loop import TRAIN_SOURCES, Loop, _write_dataset
+    from alal.al.loop import TRAIN_SOURCES, Loop
+    from alal.al.tasks import write_dataset
     from alal.al.rundir import RunDir, seed_for, write_json_atomic, write_text_atomic
     from alal.al.status import write_report
     from alal.al.trainer import TrainSettings, model_errors
@@ -271,7 +272,7 @@ def table1(run_dir: Path, echo=print) -> dict:
         fm_model = out / "model-fccmelt"
         if not (fm_model / "alal_model.json").is_file():
             dataset = out / "fccmelt-dataset.extxyz"
-            _write_dataset(dataset, fm_rows)
+            write_dataset(dataset, fm_rows)
             settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in TrainSettings.from_config(cfg).__dict__.items()}
             threads = cfg["trainer.threads"] or loop.execution.default_train_threads()
             task = {"generation": 0, "attempt": 1, "dataset": str(dataset), "model_dir": str(fm_model),

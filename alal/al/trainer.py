@@ -11,6 +11,13 @@ Loss per structure (units: E in eV, f in eV/Å, ℓ0 in Å², M atoms):
 averaged over the structures of a batch. Self energies come from a linear fit E ≈ Σ_s n_s e_s on the
 training split; the networks learn the remainder. The result is an :class:`ANIModel` in eV
 (``energy_unit_eV`` = 1) for :func:`alal.potentials.ani_model.save_model_dir`.
+
+Two implementations of an epoch (``TrainSettings.implementation``), same minibatches, same loss, same
+early stopping: "fast" (default) converts every structure to torch tensors once, assembles batches by
+concatenation, contracts with the member axis innermost and leaves stopped members out of the computation;
+"current" assembles batches from numpy every epoch and computes all members (kept as the reference).
+Memory of the fast path: about 40 kB per atom of packed AEV + Jacobian (cells of 32-128 atoms at
+2.2-3.2 g/cm³), kept up to ``max_cached_bytes``; structures past it are packed again at each use.
 """
 
 from __future__ import annotations
@@ -42,10 +49,14 @@ class Sample:
     def n_atoms(self) -> int:
         return self.features.n_atoms
 
-    def layout(self) -> "Layout":
-        if getattr(self, "_layout", None) is None:
-            self._layout = Layout(self.features)
-            self.features.rad_dr = self.features.ang_J = None  # now held (padded) by the layout only
+    def layout(self, cache: bool = True) -> "Layout":
+        """The padded Jacobian; with ``cache`` it is kept here and replaces the features' Jacobian arrays."""
+        if getattr(self, "_layout", None) is not None:
+            return self._layout
+        if not cache:
+            return Layout(self.features)
+        self._layout = Layout(self.features)
+        self.features.rad_dr = self.features.ang_J = None  # now held (padded) by the layout only
         return self._layout
 
 
@@ -64,6 +75,11 @@ class TrainSettings:
     max_epochs: int = 400
     batch_size: int = 16
     device: str = "cpu"
+    # "fast": structures packed into torch tensors once, stopped members left out of the computation;
+    # "current": batches assembled from numpy every epoch, all members computed (the reference)
+    implementation: str = "fast"
+    # packed training structures are kept up to about this many bytes; the rest are re-packed at each use
+    max_cached_bytes: int = 4 << 30
 
     @classmethod
     def from_config(cls, cfg) -> "TrainSettings":
@@ -180,6 +196,71 @@ def batches(samples: list[Sample], batch_size: int, rng: np.random.Generator | N
         yield Batch([samples[i] for i in order[k: k + batch_size]], torch, device, e0)
 
 
+class PackedStructure:
+    """One structure as torch tensors for the fast path, built once and reused every epoch.
+
+    The Jacobian is laid out per centre atom as in :class:`Layout`, transposed so that the member axis
+    comes last in the contraction of :func:`predict_packed`: ``rad_drT`` (A, K, R), ``ang_JT`` (A, S·3,
+    F_ang); pair indices are local, −1 for padding. AEVs are stored standardised with the ensemble's
+    shift and scale (fixed during training).
+    """
+
+    def __init__(self, sample: Sample, torch, device, self_energy: float, shift, scale):
+        lay = sample.layout(cache=False)
+        f = sample.features
+        t = lambda a, dt=torch.float32: torch.as_tensor(a, dtype=dt, device=device)  # noqa: E731
+        A = f.n_atoms
+        self.n_atoms, self.n_pairs, self.K, self.S = A, lay.P, lay.K, lay.S
+        self.aev_standardised = (t(f.aev) - shift) / scale
+        self.energy = sample.energy_eV - self_energy * A
+        self.forces = t(sample.forces_eV_A)
+        self.rad_i, self.rad_j = t(f.rad_i, torch.long), t(f.rad_j, torch.long)
+        self.rad_unit = t(f.rad_unit)
+        self.rad_pair = t(lay.rad_pair, torch.long)  # (A, K)
+        self.rad_drT = t(lay.rad_dr).transpose(1, 2).contiguous()  # (A, K, R)
+        self.ang_pair = t(lay.ang_pair, torch.long)  # (A, S)
+        self.ang_JT = t(lay.ang_J.reshape(A, lay.ang_J.shape[1], -1)).transpose(1, 2).contiguous()  # (A, S*3, F_ang)
+
+    def nbytes(self) -> int:
+        return sum(v.element_size() * v.numel() for v in vars(self).values() if hasattr(v, "element_size"))
+
+
+class PackedBatch:
+    """Packed structures as one batch (atom and pair indices offset); the same contents as :class:`Batch`.
+
+    The Jacobians are not copied: :func:`predict_packed` contracts each structure's own (unpadded beyond
+    its largest slot count) block and concatenates the products, which are small.
+    """
+
+    def __init__(self, structures: list[PackedStructure], torch):
+        x0 = structures[0]
+        n_atoms = [x.n_atoms for x in structures]
+        A, P = sum(n_atoms), sum(x.n_pairs for x in structures)
+        self.n_structures, self.n_total_atoms, self.n_total_pairs = len(structures), A, P
+        self.n_radial = x0.rad_drT.shape[2]
+        cat = torch.cat
+        dev = x0.forces.device
+        self.n_atoms = torch.tensor(n_atoms, dtype=torch.float32, device=dev)
+        self.structure_of_atom = torch.repeat_interleave(torch.arange(len(structures), device=dev),
+                                                         self.n_atoms.long())
+        self.aev_standardised = cat([x.aev_standardised for x in structures])
+        self.energy = torch.tensor([x.energy for x in structures], dtype=torch.float64, device=dev)
+        self.forces = cat([x.forces for x in structures])
+        atom_off = np.cumsum([0] + n_atoms)
+        pair_off = np.cumsum([0] + [x.n_pairs for x in structures])
+        self.atom_counts = n_atoms
+        self.rad_i = cat([x.rad_i + int(o) for x, o in zip(structures, atom_off)])
+        self.rad_j = cat([x.rad_j + int(o) for x, o in zip(structures, atom_off)])
+        self.rad_unit = cat([x.rad_unit for x in structures] + [x0.rad_unit.new_zeros(1, 3)])  # (P+1, 3)
+        # padded slots point at the dummy pair P (row P of the scatter targets, dropped)
+        self.rad_pair = cat([torch.where(x.rad_pair >= 0, x.rad_pair + int(o), P).reshape(-1)
+                             for x, o in zip(structures, pair_off)])
+        self.ang_pair = cat([torch.where(x.ang_pair >= 0, x.ang_pair + int(o), P).reshape(-1)
+                             for x, o in zip(structures, pair_off)])
+        self.rad_drT = [x.rad_drT for x in structures]
+        self.ang_JT = [x.ang_JT for x in structures]
+
+
 # -------------------------------------------------------------------------------------------- model
 
 
@@ -220,14 +301,18 @@ class Ensemble:
     def parameters(self, m: int):
         return [p for wb in self.members[m] for p in wb]
 
-    def atomic_energies(self, x):
-        """x: (M, A, F) → (M, A)."""
+    def atomic_energies(self, x, members: list[int] | None = None, standardised: bool = False):
+        """x: (M, A, F) → (M, A), for all members or for the listed ones (then M = len(members)).
+
+        ``standardised``: x is already (AEV − shift)/scale.
+        """
         torch = self.torch
-        n_layers = len(self.members[0])
-        h = (x - self.shift) / self.scale
+        mems = self.members if members is None else [self.members[m] for m in members]
+        n_layers = len(mems[0])
+        h = x if standardised else (x - self.shift) / self.scale
         for k in range(n_layers):
-            W = torch.stack([mem[k][0] for mem in self.members])  # (M, out, in)
-            b = torch.stack([mem[k][1] for mem in self.members])  # (M, out)
+            W = torch.stack([mem[k][0] for mem in mems])  # (M, out, in)
+            b = torch.stack([mem[k][1] for mem in mems])  # (M, out)
             h = torch.baddbmm(b.unsqueeze(1), h, W.transpose(1, 2))
             if k < n_layers - 1:
                 h = torch.nn.functional.celu(h, alpha=self.alpha)
@@ -283,6 +368,31 @@ def predict(ens: Ensemble, batch: Batch, *, create_graph: bool):
     return energies, -dEdr
 
 
+def predict_packed(ens: Ensemble, batch: PackedBatch, members: list[int], *, create_graph: bool):
+    """:func:`predict` for the listed members only, on a :class:`PackedBatch`: energies (M, S), forces (M, A, 3)."""
+    torch = ens.torch
+    M = len(members)
+    A, P, R = batch.n_total_atoms, batch.n_total_pairs, batch.n_radial
+    x = batch.aev_standardised.unsqueeze(0).expand(M, -1, -1).clone().requires_grad_(True)
+    e_atom = ens.atomic_energies(x, members, standardised=True)  # (M, A)
+    energies = e_atom.new_zeros(M, batch.n_structures).index_add(1, batch.structure_of_atom, e_atom)
+    (g,) = torch.autograd.grad(e_atom.sum(), x, create_graph=create_graph)  # (M, A, F): dE/dAEV standardised
+    g = g / ens.scale  # dE/dAEV
+    g_rad = g[:, :, :R].permute(1, 2, 0).contiguous()  # (A, R, M)
+    g_ang = g[:, :, R:].permute(1, 2, 0).contiguous()  # (A, F_ang, M)
+    # radial: s_p = sum over both atoms of p of g[:R] . dterm_p/dr, then along the pair's unit vector
+    # (split, not slicing: the backward of a split is one concatenation, that of a slice a full-size zero fill)
+    per_structure = batch.atom_counts
+    t_rad = torch.cat([torch.bmm(J, gk).reshape(-1, M) for J, gk in zip(batch.rad_drT, g_rad.split(per_structure))])
+    s = g.new_zeros(P + 1, M).index_add(0, batch.rad_pair, t_rad)
+    # angular: per centre atom, g[R:] times the Jacobian of each of its slots, added to the slot's pair
+    t_ang = torch.cat([torch.bmm(J, gk).reshape(-1, 3, M) for J, gk in zip(batch.ang_JT, g_ang.split(per_structure))])
+    dD = g.new_zeros(P + 1, 3, M).index_add(0, batch.ang_pair, t_ang)
+    dD = (dD + s.unsqueeze(1) * batch.rad_unit.unsqueeze(-1))[:P]  # (P, 3, M): dE/dD_p
+    dEdr = g.new_zeros(A, 3, M).index_add(0, batch.rad_i, dD).index_add(0, batch.rad_j, -dD)
+    return energies, -dEdr.permute(2, 0, 1)
+
+
 def loss_terms(energies, forces, batch: Batch, settings: TrainSettings):
     """Per-member loss (M,) averaged over the batch's structures (paper Eq. 1)."""
     dE = energies.double() - batch.energy.unsqueeze(0)  # (M, S)
@@ -312,6 +422,8 @@ def train(train_set: list[Sample], val_set: list[Sample], settings: TrainSetting
         raise AlalError(f"training needs labels in both splits (train {len(train_set)}, val {len(val_set)})")
     if len(seeds) != settings.n_members:
         raise AlalError("one seed per ensemble member is needed")
+    if settings.implementation not in ("fast", "current"):
+        raise AlalError(f"trainer implementation must be 'fast' or 'current', not {settings.implementation!r}")
     device = torch.device(settings.device)
     t_start = time.time()
     e0 = fit_self_energy(train_set)
@@ -325,7 +437,11 @@ def train(train_set: list[Sample], val_set: list[Sample], settings: TrainSetting
     M = settings.n_members
     opt = torch.optim.Adam([{"params": ens.parameters(m), "lr": settings.learning_rate} for m in range(M)])
     rng = np.random.default_rng(data_seed)
-    val_batches = list(batches(val_set, max(settings.batch_size, 32), None, torch, device, e0))
+    fast = settings.implementation == "fast"
+    if fast:
+        epochs = _FastEpochs(ens, opt, train_set, val_set, settings, rng, torch, device, e0)
+    else:
+        val_batches = list(batches(val_set, max(settings.batch_size, 32), None, torch, device, e0))
     best = [math.inf] * M
     best_state = ens.raw_state()
     best_epoch = [0] * M
@@ -336,16 +452,19 @@ def train(train_set: list[Sample], val_set: list[Sample], settings: TrainSetting
     epoch = 0
     for epoch in range(1, settings.max_epochs + 1):
         t_epoch = time.time()
-        train_loss = torch.zeros(M, dtype=torch.float64)
-        for batch in batches(train_set, settings.batch_size, rng, torch, device, e0):
-            energies, forces = predict(ens, batch, create_graph=True)
-            loss, _, _ = loss_terms(energies, forces, batch, settings)
-            opt.zero_grad(set_to_none=True)
-            (loss.sum() / batch.n_structures).backward()
-            opt.step()
-            train_loss += loss.detach().cpu()
-        train_loss /= len(train_set)
-        val_loss = evaluate_loss(ens, val_batches, settings, len(val_set))
+        if fast:
+            train_loss, val_loss = epochs.run([m for m in range(M) if active[m]])
+        else:
+            train_loss = torch.zeros(M, dtype=torch.float64)
+            for batch in batches(train_set, settings.batch_size, rng, torch, device, e0):
+                energies, forces = predict(ens, batch, create_graph=True)
+                loss, _, _ = loss_terms(energies, forces, batch, settings)
+                opt.zero_grad(set_to_none=True)
+                (loss.sum() / batch.n_structures).backward()
+                opt.step()
+                train_loss += loss.detach().cpu()
+            train_loss = (train_loss / len(train_set)).tolist()
+            val_loss = evaluate_loss(ens, val_batches, settings, len(val_set))
         for m in range(M):
             if not active[m]:
                 continue
@@ -364,7 +483,7 @@ def train(train_set: list[Sample], val_set: list[Sample], settings: TrainSetting
                 if since_best[m] >= settings.patience_epochs:
                     active[m] = False
                     group["lr"] = 0.0  # a stopped member no longer moves (Adam with lr 0)
-        history.append({"epoch": epoch, "train_loss": train_loss.tolist(), "val_loss": val_loss.tolist(),
+        history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss.tolist(),
                         "active": sum(active), "epoch_s": time.time() - t_epoch})
         if progress is not None:
             progress(epoch, settings.max_epochs, float(np.median(val_loss)), sum(active), time.time() - t_epoch)
@@ -379,6 +498,58 @@ def train(train_set: list[Sample], val_set: list[Sample], settings: TrainSetting
     )
     report.val_errors = errors(ens, val_set, e0, torch, device)
     return model, report
+
+
+class _FastEpochs:
+    """The fast path's epochs: structures packed once, only active members computed.
+
+    Minibatches are drawn exactly as in the current path (a new random partition every epoch, from the
+    same generator); only their assembly is cheaper: every structure is converted to torch tensors once
+    (:class:`PackedStructure`, kept up to ``settings.max_cached_bytes``; structures past it are converted
+    again each time they are used) and a batch is a concatenation of them.
+
+    Members that stopped early take no part in the forward and backward passes or the optimizer step
+    (no gradient: Adam skips them); their validation loss is the last one computed (their weights no
+    longer change) and their training loss is reported as None.
+    """
+
+    def __init__(self, ens, opt, train_set, val_set, settings, rng, torch, device, e0):
+        self.ens, self.opt, self.settings, self.rng, self.torch = ens, opt, settings, rng, torch
+        self.train_set = train_set
+        self.pack = lambda s: PackedStructure(s, torch, device, e0, ens.shift, ens.scale)  # noqa: E731
+        self.cached: list[PackedStructure | None] = []
+        used = 0
+        for s in train_set:
+            x = self.pack(s) if used < settings.max_cached_bytes else None
+            used += x.nbytes() if x is not None else 0
+            self.cached.append(x)
+        vs = max(settings.batch_size, 32)
+        self.val = [PackedBatch([self.pack(s) for s in val_set[k: k + vs]], torch) for k in range(0, len(val_set), vs)]
+        self.n_val = len(val_set)
+        self.val_loss = np.zeros(len(ens.members))
+
+    def run(self, members: list[int]) -> tuple[list, np.ndarray]:
+        torch, ens, settings = self.torch, self.ens, self.settings
+        train_loss = torch.zeros(len(members), dtype=torch.float64)
+        order = self.rng.permutation(len(self.train_set))
+        for k in range(0, len(order), settings.batch_size):
+            batch = PackedBatch([self.cached[i] or self.pack(self.train_set[i])
+                                 for i in order[k: k + settings.batch_size]], torch)
+            energies, forces = predict_packed(ens, batch, members, create_graph=True)
+            loss, _, _ = loss_terms(energies, forces, batch, settings)
+            self.opt.zero_grad(set_to_none=True)
+            (loss.sum() / batch.n_structures).backward()
+            self.opt.step()
+            train_loss += loss.detach().cpu()
+        total = torch.zeros(len(members), dtype=torch.float64)
+        for batch in self.val:
+            energies, forces = predict_packed(ens, batch, members, create_graph=False)
+            total += loss_terms(energies.detach(), forces.detach(), batch, settings)[0].cpu()
+        self.val_loss[members] = (total / self.n_val).numpy()
+        per_member: list = [None] * len(ens.members)
+        for i, m in enumerate(members):
+            per_member[m] = float(train_loss[i]) / len(self.train_set)
+        return per_member, self.val_loss.copy()
 
 
 def evaluate_loss(ens: Ensemble, val_batches: list[Batch], settings: TrainSettings, n: int) -> np.ndarray:

@@ -8,17 +8,14 @@ functions run in-process for ``alal train --test-stage`` and the tests.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-from ase import Atoms
-
 from alal.al.rundir import write_json_atomic
+from alal.al.tasks import SampleTask, TrainTask, read_dataset, read_task, trajectory_payload
 
 
 def _set_threads(n: int) -> None:
@@ -32,19 +29,6 @@ def _set_threads(n: int) -> None:
         pass
 
 
-def atoms_to_dict(a: Atoms | None) -> dict | None:
-    if a is None:
-        return None
-    return {"numbers": a.numbers.tolist(), "positions": a.get_positions().tolist(), "cell": a.cell.array.tolist(),
-            "pbc": [bool(x) for x in a.pbc]}
-
-
-def atoms_from_dict(d: dict | None) -> Atoms | None:
-    if d is None:
-        return None
-    return Atoms(numbers=d["numbers"], positions=d["positions"], cell=d["cell"], pbc=d["pbc"])
-
-
 # ------------------------------------------------------------------------------------------ sample
 
 
@@ -52,67 +36,47 @@ def traj_result_path(out_dir: Path, traj_id: str) -> Path:
     return Path(out_dir) / f"{traj_id}.json"
 
 
-def sample_task(task: dict, progress=None) -> list[str]:
-    """Run the task's trajectories one after another; one result file per trajectory."""
-    from alal.al.builder import BuilderSettings
-    from alal.al.sampler import SamplerSettings, TrajectorySpec, run_trajectory
+def sample_task(task: SampleTask, progress=None) -> list[str]:
+    """Run the task's trajectories, ``sampler.batch_size`` at a time (one engine call per MD step for all of
+    them); one result file per trajectory, written as each one ends. Each trajectory's result is the same as
+    run alone (alal.al.batch_sampler reproduces run_trajectory's Langevin and checks exactly)."""
+    import dataclasses
 
-    settings = SamplerSettings(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in task["sampler"].items()})
-    builder = BuilderSettings(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in task["builder"].items()})
-    out_dir = Path(task["out_dir"])
-    calc = None
-    paths = []
-    for spec in task["trajectories"]:
-        path = traj_result_path(out_dir, spec["traj_id"])
-        paths.append(str(path))
-        if path.is_file():
-            continue
-        if calc is None:
-            from alal.potentials import load
+    from alal.al.batch_sampler import run_batch
 
-            calc = load(spec["model_dir"], dtype=settings.dtype, device=settings.device)
-        res = run_trajectory(TrajectorySpec(**spec), settings, builder, calc=calc, progress=progress)
-        payload = {
-            "traj_id": res.traj_id, "seed": res.seed, "generation": res.generation, "schedule": res.schedule,
-            "builder_seed": res.builder_seed, "n_atoms": res.n_atoms, "density_g_cm3": res.density_g_cm3,
-            "steps": res.steps, "t_reached_ps": res.t_reached_ps, "stop_reason": res.stop_reason,
-            "detail": res.detail, "rho_at_stop": res.rho_at_stop, "wall_s": res.wall_s, "engine": res.engine,
-            "timestep_fs": settings.timestep_fs, "rho_threshold_eV": settings.rho_threshold_eV,
-            "candidate": atoms_to_dict(res.candidate), "final": atoms_to_dict(res.final),
-            "trace": {k: v.tolist() for k, v in res.trace.items()}, "finished_at": time.time(),
-        }
-        write_json_atomic(path, payload)
-        if progress is not None:
-            progress(f"{res.traj_id}: {res.stop_reason} at {res.t_reached_ps:.3f} ps ({res.detail})")
+    settings, builder = task.sampler, task.builder
+    out_dir = Path(task.out_dir)
+    paths = [str(traj_result_path(out_dir, spec.traj_id)) for spec in task.trajectories]
+    todo = [spec for spec in task.trajectories if not traj_result_path(out_dir, spec.traj_id).is_file()]
+    if not todo:
+        return paths
+    batch = max(1, min(settings.batch_size, len(todo)))
+    # sampler.time_limit_s is a budget per trajectory; side by side, each advances ~batch times slower in wall time
+    settings = dataclasses.replace(settings, time_limit_s=settings.time_limit_s * batch)
+    for model_dir in dict.fromkeys(spec.model_dir for spec in todo):  # one model per batch
+        specs = [spec for spec in todo if spec.model_dir == model_dir]
+        for res in run_batch(specs, settings, builder, batch_size=batch, model_dir=model_dir, progress=progress):
+            write_json_atomic(traj_result_path(out_dir, res.traj_id), trajectory_payload(res, task.sampler))
+            if progress is not None:
+                progress(f"{res.traj_id}: {res.stop_reason} at {res.t_reached_ps:.3f} ps ({res.detail})")
     return paths
 
 
 # ------------------------------------------------------------------------------------------- train
 
 
-def read_dataset(path: Path) -> list[dict]:
-    """Labels of a training-set file: [{hash, split, atoms, energy_eV, forces_eV_A}]."""
-    from ase.io import read
-
-    out = []
-    for a in read(str(path), index=":", format="extxyz"):
-        out.append({"hash": a.info["hash"], "split": a.info["split"], "atoms": a,
-                    "energy_eV": float(a.get_potential_energy()), "forces_eV_A": np.array(a.get_forces())})
-    return out
-
-
-def train_task(task: dict, progress=None) -> str:
+def train_task(task: TrainTask, progress=None) -> str:
     """Train one generation; write the model directory atomically; return its path."""
     from alal.al.descriptors import FeatureCache
-    from alal.al.trainer import Sample, TrainSettings, train
+    from alal.al.trainer import Sample, train
     from alal.potentials.ani_model import AEVParameters, load_model_dir, save_model_dir
 
-    out = Path(task["model_dir"])
+    out = Path(task.model_dir)
     if (out / "alal_model.json").is_file():
         return str(out)
     aev = AEVParameters.ani_al()
-    cache = FeatureCache(Path(task["features_dir"]), aev)
-    data = read_dataset(Path(task["dataset"]))
+    cache = FeatureCache(Path(task.features_dir), aev)
+    data = read_dataset(Path(task.dataset))
     t0 = time.time()
     splits: dict[str, list] = {"train": [], "val": [], "test": []}
     for i, d in enumerate(data):
@@ -121,28 +85,28 @@ def train_task(task: dict, progress=None) -> str:
         if progress is not None and (i + 1) % 50 == 0:
             progress(f"features {i + 1}/{len(data)} ({time.time() - t0:.0f} s)")
     feature_s = time.time() - t0
-    settings = TrainSettings(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in task["settings"].items()})
-    init = load_model_dir(Path(task["init_model"])) if task.get("init_model") else None
+    settings = task.settings
+    init = load_model_dir(Path(task.init_model)) if task.init_model else None
 
     t_train = time.time()
 
     def epoch_progress(epoch, max_epochs, val, active, dt):
         if progress is not None and (epoch == 1 or epoch % 10 == 0):
             eta = (time.time() - t_train) / epoch * (max_epochs - epoch)
-            progress(f"gen {task['generation']}: epoch {epoch}/{max_epochs}, median val loss {val:.4g} eV², "
+            progress(f"gen {task.generation}: epoch {epoch}/{max_epochs}, median val loss {val:.4g} eV², "
                      f"{active} members active, {dt:.2f} s/epoch, ETA ≤ {eta / 60:.1f} min (early stopping may end it sooner)")
 
-    model, report = train(splits["train"], splits["val"], settings, aev=aev, element=task["element"],
-                          seeds=task["seeds"], init=init, name=f"{task['run_name']}-gen-{task['generation']:03d}",
-                          progress=epoch_progress, data_seed=task["data_seed"])
+    model, report = train(splits["train"], splits["val"], settings, aev=aev, element=task.element,
+                          seeds=task.seeds, init=init, name=f"{task.run_name}-gen-{task.generation:03d}",
+                          progress=epoch_progress, data_seed=task.data_seed)
     test_errors = _errors_with_model(model, splits["test"], settings)
     model.extra = {
-        "generation": task["generation"], "attempt": task["attempt"], "n_train": len(splits["train"]),
+        "generation": task.generation, "attempt": task.attempt, "n_train": len(splits["train"]),
         "n_val": len(splits["val"]), "n_test": len(splits["test"]), "n_labels": len(data),
-        "seeds": task["seeds"], "data_seed": task["data_seed"], "init_model": task.get("init_model"),
+        "seeds": task.seeds, "data_seed": task.data_seed, "init_model": task.init_model,
         "val_errors": report.val_errors, "test_errors": test_errors, "epochs": report.epochs,
         "member_best_epochs": report.member_epochs, "train_wall_s": report.wall_s, "feature_wall_s": feature_s,
-        "self_energy_eV": report.self_energy_eV, "settings": task["settings"],
+        "self_energy_eV": report.self_energy_eV, "settings": task.settings_dict(),
     }
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     if tmp.exists():
@@ -185,8 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     if kind == "oracle-batch":
         return child_batch_main(argv[1])
     if kind in ("sample", "train"):
-        task = json.loads(Path(argv[1]).read_text())
-        _set_threads(task.get("threads", 1))
+        task = read_task(kind, argv[1])
+        _set_threads(task.threads)
 
         def progress(msg: str) -> None:
             print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)

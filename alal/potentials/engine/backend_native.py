@@ -91,7 +91,9 @@ class NativeBackend:
         return max(1, torch.get_num_threads())
 
     def set_structure(self, nl, species: np.ndarray) -> None:
+        """``nl``: a VerletList (one system) or a BatchList (flat list of several, ``atom_system`` set)."""
         self.nl = nl
+        self.n_systems = 1 if nl.atom_system is None else len(nl.atom_offsets) - 1
         self.species = np.ascontiguousarray(species, dtype=np.int32)
         self.n = len(species)
         key = self.species.tobytes()
@@ -112,18 +114,23 @@ class NativeBackend:
         return (self._dims.ctypes.data, self._scal.ctypes.data, self._shift_r.ctypes.data, self._shift_a.ctypes.data,
                 self._cos_s.ctypes.data, self._sin_s.ctypes.data, self._triu.ctypes.data)
 
-    def geometry(self, positions: np.ndarray, cell: np.ndarray) -> float:
-        """Displacements, distances and cutoff values of every entry; returns the smallest distance."""
+    def geometry(self, positions: np.ndarray, cells: np.ndarray) -> float:
+        """Displacements, distances and cutoff values of every entry, each system's shifts applied with its
+        own cell (``cells``: (B, 3, 3)); returns the smallest distance."""
         nl = self.nl
         e = nl.n_entries
         self.epad = max(self.width, _round_up(e, self.width))
         self.geo = self._buffer("geo", (8, self.epad), self.np_dtype)
         self._pos = np.ascontiguousarray(positions, dtype=np.float64)
-        self._cell = np.ascontiguousarray(cell, dtype=np.float64)
+        self._cells = np.ascontiguousarray(cells, dtype=np.float64)
         return self.k.fn("geometry", self.dtype)(
             self.n, nl.offsets.ctypes.data, nl.nbr.ctypes.data, nl.shift.ctypes.data, self._pos.ctypes.data,
-            self._cell.ctypes.data, self._dims.ctypes.data, self._scal.ctypes.data, self.epad, self.geo.ctypes.data,
-            self._threads())
+            self._cells.ctypes.data, None if nl.atom_system is None else nl.atom_system.ctypes.data,
+            self._dims.ctypes.data, self._scal.ctypes.data, self.epad, self.geo.ctypes.data, self._threads())
+
+    def distances(self) -> np.ndarray:
+        """Entry distances (E,) of the last geometry pass (to find the system of an overlap)."""
+        return self.geo[3, : self.nl.n_entries].astype(np.float64)
 
     def aev(self) -> np.ndarray:
         """AEVs of all atoms (N, F) (diagnostics and tests; :meth:`run` never materialises them)."""
@@ -158,14 +165,16 @@ class NativeBackend:
         return out.astype(np.float64)
 
     def gather(self, virial_weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-        """Forces (C, N, 3) and, with weights per channel, the virial sum_e d_e (x) dE/dd_e (3, 3)."""
+        """Forces (C, N, 3) and, with weights per channel, each system's virial sum_e d_e (x) dE/dd_e (B, 3, 3)."""
         nl = self.nl
         C = self.channels
+        B = self.n_systems
         forces = np.empty((C, self.n, 3), dtype=np.float64)
-        virial = np.zeros(9, dtype=np.float64) if virial_weights is not None else None
+        virial = np.zeros((B, 9), dtype=np.float64) if virial_weights is not None else None
         weights = np.ascontiguousarray(virial_weights if virial_weights is not None else np.zeros(C), dtype=np.float64)
         self.k.fn("gather", self.dtype)(
             self.n, nl.offsets.ctypes.data, nl.partner.ctypes.data, self.geo.ctypes.data, self.epad,
-            self.gv.ctypes.data, C, weights.ctypes.data, forces.ctypes.data,
+            self.gv.ctypes.data, C, weights.ctypes.data,
+            None if nl.atom_system is None else nl.atom_system.ctypes.data, B, forces.ctypes.data,
             virial.ctypes.data if virial is not None else None, self._threads())
-        return forces, (virial.reshape(3, 3) if virial is not None else None)
+        return forces, (virial.reshape(B, 3, 3) if virial is not None else None)

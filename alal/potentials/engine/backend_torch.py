@@ -41,12 +41,19 @@ class TorchBackend:
     # ------------------------------------------------------------------ structure and geometry
 
     def set_structure(self, nl, species: np.ndarray) -> None:
+        """``nl``: a VerletList (one system) or a BatchList (flat list of several, ``atom_system`` set)."""
         dev = self.device
         self.n = len(species)
         self.species = torch.as_tensor(np.asarray(species, dtype=np.int64), device=dev)
         if nl.n_builds != self._built or getattr(self, "_nl", None) is not nl:
             counts = np.diff(nl.offsets)
-            self.center = torch.as_tensor(np.repeat(np.arange(self.n), counts), dtype=torch.long, device=dev)
+            center = np.repeat(np.arange(self.n), counts)
+            self.center = torch.as_tensor(center, dtype=torch.long, device=dev)
+            if nl.atom_system is None:
+                self.n_systems, self.entry_system = 1, None
+            else:
+                self.n_systems = len(nl.atom_offsets) - 1
+                self.entry_system = torch.as_tensor(nl.atom_system[center], dtype=torch.long, device=dev)
             self.offsets = torch.as_tensor(nl.offsets, dtype=torch.long, device=dev)
             self.nbr = torch.as_tensor(nl.nbr, dtype=torch.long, device=dev)
             self.shift = torch.as_tensor(nl.shift, dtype=torch.float64, device=dev)
@@ -56,14 +63,24 @@ class TorchBackend:
             self._nl = nl
         self.nbr_species = self.species[self.nbr]
 
-    def geometry(self, positions: np.ndarray, cell: np.ndarray) -> float:
+    def geometry(self, positions: np.ndarray, cells: np.ndarray) -> float:
+        """Entry displacements, each system's shifts applied with its own cell (``cells``: (B, 3, 3)); returns
+        the smallest distance."""
         pos = torch.as_tensor(positions, dtype=torch.float64, device=self.device)
-        cel = torch.as_tensor(cell, dtype=torch.float64, device=self.device)
-        d = pos.index_select(0, self.nbr) - pos.index_select(0, self.center) + self.shift @ cel
+        cel = torch.as_tensor(cells, dtype=torch.float64, device=self.device)
+        if self.entry_system is None:
+            shift = self.shift @ cel[0]
+        else:  # per-entry Cartesian shift n_e @ C_b(e)
+            shift = torch.bmm(self.shift.unsqueeze(1), cel.index_select(0, self.entry_system)).squeeze(1)
+        d = pos.index_select(0, self.nbr) - pos.index_select(0, self.center) + shift
         r = d.norm(dim=1)
         self.d = d.to(self.dtype)
         self.r = r.to(self.dtype)
         return float(r.min()) if r.numel() else math.inf
+
+    def distances(self) -> np.ndarray:
+        """Entry distances (E,) of the last geometry pass (to find the system of an overlap)."""
+        return self.r.double().cpu().numpy()
 
     # ------------------------------------------------------------------ AEV
 
@@ -174,9 +191,15 @@ class TorchBackend:
         C = self.gv.shape[0]
         contrib = self.gv - self.gv[:, self.partner]
         forces = self.gv.new_zeros((C, self.n, 3)).index_add_(1, self.center, contrib)
-        virial = None
+        virial = None  # (B, 3, 3): each system's sum_e d_e (x) dE/dd_e
         if virial_weights is not None:
             w = torch.as_tensor(virial_weights, dtype=self.dtype, device=self.device)
-            mean_gv = (self.gv * w.view(-1, 1, 1)).sum(0)
-            virial = (self.d.t().double() @ mean_gv.double()).cpu().numpy()
+            mean_gv = (self.gv * w.view(-1, 1, 1)).sum(0).double()
+            d = self.d.double()
+            if self.entry_system is None:
+                virial = (d.t() @ mean_gv).unsqueeze(0)
+            else:  # segment sums of the entries' outer products
+                outer = d.unsqueeze(2) * mean_gv.unsqueeze(1)
+                virial = d.new_zeros((self.n_systems, 3, 3)).index_add_(0, self.entry_system, outer)
+            virial = virial.cpu().numpy()
         return forces.double().cpu().numpy(), virial

@@ -28,7 +28,7 @@ import torch
 
 SOURCE_DIR = Path(__file__).with_name("csrc")
 SOURCE = SOURCE_DIR / "kernels.cpp"  # the one translation unit; it includes the headers beside it
-ABI_VERSION = 5
+ABI_VERSION = 6
 BASE_FLAGS = ["-O3", "-std=c++17", "-fPIC", "-shared", "-pthread", "-fno-math-errno", "-fno-trapping-math"]
 
 _LOADED: "NativeKernels | None" = None
@@ -184,7 +184,7 @@ class NativeKernels:
         for suffix in ("f32", "f64"):
             f = getattr(lib, f"alal_geometry_{suffix}")
             f.restype = _DBL
-            f.argtypes = [_I64, _P, _P, _P, _P, _P, _P, _P, _I64, _P, _INT]
+            f.argtypes = [_I64, _P, _P, _P, _P, _P, _P, _P, _P, _I64, _P, _INT]
             f = getattr(lib, f"alal_aev_forward_{suffix}")
             f.restype = None
             f.argtypes = [_I64, _P, _P, _P, _P, _I64, _P, _P, _P, _P, _P, _P, _P, _P, _INT]
@@ -196,7 +196,7 @@ class NativeKernels:
                           _INT, _P, _P, _P, _INT]  # channels, channel weights, outputs, threads
             f = getattr(lib, f"alal_gather_{suffix}")
             f.restype = None
-            f.argtypes = [_I64, _P, _P, _P, _I64, _P, _INT, _P, _P, _P, _INT]
+            f.argtypes = [_I64, _P, _P, _P, _I64, _P, _INT, _P, _P, _I64, _P, _P, _INT]
 
     def neighbor_list(self, positions, cell, pbc, cutoff: float, threads: int):
         """Half-list search in a cell list, expanded to a symmetric CSR list: (offsets, nbr, shift, partner)."""

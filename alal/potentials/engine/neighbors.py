@@ -64,6 +64,8 @@ def ase_neighbor_list(positions, cell, pbc, cutoff):
 class VerletList:
     """Neighbour list within ``cutoff + skin``, rebuilt only when a pair may have entered ``cutoff``."""
 
+    atom_system = None  # one system (a BatchList names each atom's system)
+
     def __init__(self, cutoff: float, skin: float, search):
         self.cutoff = float(cutoff)
         self.skin = float(skin)
@@ -108,3 +110,38 @@ class VerletList:
         moved = (frac - self._frac_ref) @ self.cell
         delta = float(np.sqrt(np.max(np.einsum("ij,ij->i", moved, moved)))) if len(moved) else 0.0
         return (self.cutoff + self.skin - 2.0 * delta) * (1.0 - eps) >= self.cutoff
+
+
+class BatchList:
+    """The Verlet lists of a batch of independent systems joined into one flat list, so that one kernel call
+    covers all of them: atoms and entries concatenated in system order, atom indices (``nbr``) and entry
+    indices (``offsets``, ``partner``) shifted by each system's start. Integer image shifts stay per entry
+    and are applied with the system's own cell (``atom_system`` names it). Rejoined only when a system's
+    list was rebuilt (or the batch changed), which is when the concatenation is worth its O(E) cost."""
+
+    def __init__(self):
+        self.n_builds = 0  # joins: backends re-upload the structure when this changes
+        self._key = None
+        self.offsets = self.nbr = self.shift = self.partner = self.atom_system = None
+        self.atom_offsets = self.entry_offsets = None  # (B + 1,) system boundaries
+
+    @property
+    def n_entries(self) -> int:
+        return 0 if self.nbr is None else len(self.nbr)
+
+    def join(self, lists: list[VerletList]) -> None:
+        key = tuple((id(nl), nl.n_builds) for nl in lists)
+        if key == self._key:
+            return
+        n_atoms = np.array([len(nl.offsets) - 1 for nl in lists], dtype=np.int64)
+        n_entries = np.array([nl.n_entries for nl in lists], dtype=np.int64)
+        self.atom_offsets = np.concatenate([[0], np.cumsum(n_atoms)])
+        self.entry_offsets = np.concatenate([[0], np.cumsum(n_entries)])
+        self.offsets = np.concatenate(
+            [nl.offsets[:-1] + e0 for nl, e0 in zip(lists, self.entry_offsets)] + [self.entry_offsets[-1:]])
+        self.nbr = np.concatenate([nl.nbr + np.int32(a0) for nl, a0 in zip(lists, self.atom_offsets)])
+        self.shift = np.concatenate([nl.shift for nl in lists])
+        self.partner = np.concatenate([nl.partner + e0 for nl, e0 in zip(lists, self.entry_offsets)])
+        self.atom_system = np.repeat(np.arange(len(lists), dtype=np.int32), n_atoms)
+        self._key = key
+        self.n_builds += 1

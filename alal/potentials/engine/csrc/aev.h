@@ -29,9 +29,11 @@ struct AevSpec {
 };
 
 // Distances, displacement vectors and cutoff values for every entry; returns the smallest distance.
+// cells holds one cell per system (9 doubles each); atom_cell[i] is the system of atom i, so a batch of
+// systems with their own cells is one flat list (nullptr: one system, cells[0:9]).
 template <typename T>
 double geometry(int64_t n, const int64_t* offsets, const int32_t* nbr, const int32_t* shift, const double* pos,
-                const double* cell, const AevSpec& sp, int64_t epad, T* geo, int nt) {
+                const double* cells, const int32_t* atom_cell, const AevSpec& sp, int64_t epad, T* geo, int nt) {
     T *dx = geo, *dy = geo + epad, *dz = geo + 2 * epad, *rr = geo + 3 * epad;
     std::vector<double> rmins(std::max(1, nt), 1e300);
     parallel(nt, [&](int t, int tn) {
@@ -39,6 +41,7 @@ double geometry(int64_t n, const int64_t* offsets, const int32_t* nbr, const int
         split(n, t, tn, begin, end);
         double rmin = 1e300;
         for (int64_t i = begin; i < end; ++i) {
+            const double* cell = cells + (atom_cell ? 9 * (int64_t)atom_cell[i] : 0);
             for (int64_t e = offsets[i]; e < offsets[i + 1]; ++e) {
                 int64_t j = nbr[e];
                 double n0 = shift[3 * e], n1 = shift[3 * e + 1], n2 = shift[3 * e + 2];

@@ -8,6 +8,8 @@
 //   positions x: (N,3) double. cell C: (3,3) double, rows are lattice vectors; fractional s = x C^-1.
 //   Neighbour list: CSR over centre atoms. Entry e = (centre i, neighbour j, integer image shift n) with
 //   displacement d_e = x_j - x_i + n C. Every pair appears twice (i->j and j->i); partner[e] is the reverse.
+//   Batches: B independent systems are one flat list (atoms and entries concatenated, indices shifted);
+//   atom_system[i] names the system (its cell in the geometry pass, its virial in the gather).
 //   Geometry buffer geo: 8 rows of length Epad (SoA): dx, dy, dz, r, fc_rad, dfc_rad, fc_ang, dfc_ang.
 //   AEV layout is torchani's: radial blocks per neighbour species (nR each), then angular blocks per
 //   unordered species pair (triu order; nA*nS each, feature index t*nS + s).
@@ -64,16 +66,18 @@ void evaluate(int64_t n, const int64_t* offsets, const int32_t* nbr, const int32
     });
 }
 
-// forces (C, n, 3) = sum over a centre's entries of gv_e - gv_partner(e); virial = sum_c w_c sum_e d_e (x) gv_e.
+// forces (C, n, 3) = sum over a centre's entries of gv_e - gv_partner(e); virial of system b (nsys x 9) =
+// sum_c w_c sum over the entries of b's atoms of d_e (x) gv_e. atom_system nullptr: one system.
 template <typename T>
 void gather_forces(int64_t n, const int64_t* offsets, const int64_t* partner, const T* geo, int64_t epad,
-                   const T* gv, int C, const double* vweights, double* forces, double* virial, int nt) {
+                   const T* gv, int C, const double* vweights, const int32_t* atom_system, int64_t nsys,
+                   double* forces, double* virial, int nt) {
     const int64_t E = offsets[n];
-    std::vector<double> partial(9 * std::max(1, nt), 0.0);
+    const int nthreads = std::max(1, nt);
+    std::vector<double> partial(virial ? 9 * nsys * nthreads : 0, 0.0);
     parallel(nt, [&](int t, int tn) {
         int64_t begin, end;
         split(n, t, tn, begin, end);
-        double* Wt = &partial[9 * t];
         for (int64_t i = begin; i < end; ++i) {
             for (int c = 0; c < C; ++c) {
                 double f0 = 0, f1 = 0, f2 = 0;
@@ -90,6 +94,7 @@ void gather_forces(int64_t n, const int64_t* offsets, const int64_t* partner, co
                 o[2] = f2;
             }
             if (virial) {
+                double* Wt = &partial[9 * ((int64_t)t * nsys + (atom_system ? atom_system[i] : 0))];
                 for (int64_t e = offsets[i]; e < offsets[i + 1]; ++e) {
                     const double d[3] = {(double)geo[e], (double)geo[epad + e], (double)geo[2 * epad + e]};
                     for (int c = 0; c < C; ++c) {
@@ -102,9 +107,9 @@ void gather_forces(int64_t n, const int64_t* offsets, const int64_t* partner, co
         }
     });
     if (virial) {
-        for (int q = 0; q < 9; ++q) virial[q] = 0;
-        for (int t = 0; t < std::max(1, nt); ++t)
-            for (int q = 0; q < 9; ++q) virial[q] += partial[9 * t + q];
+        for (int64_t q = 0; q < 9 * nsys; ++q) virial[q] = 0;
+        for (int t = 0; t < nthreads; ++t)
+            for (int64_t q = 0; q < 9 * nsys; ++q) virial[q] += partial[9 * nsys * t + q];
     }
 }
 
@@ -137,7 +142,7 @@ bool ani_al_sizes(const AevSpec& sp) { return sp.nR == 32 && sp.nA == 8 && sp.nS
 
 extern "C" {
 
-int alal_abi_version() { return 5; }
+int alal_abi_version() { return 6; }
 int alal_simd_width_f32() { return Simd<float>::W; }
 int alal_max_sections() { return TripletChunk<float>::MAXS; }
 
@@ -157,10 +162,10 @@ void alal_nl_free(void* h) { delete static_cast<NeighborList*>(h); }
 
 #define ALAL_DEFINE(T, SUFFIX)                                                                                  \
     double alal_geometry_##SUFFIX(int64_t n, const int64_t* offsets, const int32_t* nbr, const int32_t* shift,  \
-                                  const double* pos, const double* cell, const int32_t* dims,                  \
-                                  const double* scal, int64_t epad, T* geo, int nt) {                          \
+                                  const double* pos, const double* cells, const int32_t* atom_cell,            \
+                                  const int32_t* dims, const double* scal, int64_t epad, T* geo, int nt) {     \
         AevSpec sp = make_spec(dims, scal, nullptr, nullptr, nullptr, nullptr, nullptr);                       \
-        return geometry<T>(n, offsets, nbr, shift, pos, cell, sp, epad, geo, nt);                              \
+        return geometry<T>(n, offsets, nbr, shift, pos, cells, atom_cell, sp, epad, geo, nt);                  \
     }                                                                                                           \
     void alal_aev_forward_##SUFFIX(int64_t n, const int64_t* offsets, const int32_t* nbr,                       \
                                    const int32_t* species, const T* geo, int64_t epad, const int32_t* dims,     \
@@ -193,9 +198,10 @@ void alal_nl_free(void* h) { delete static_cast<NeighborList*>(h); }
                                  layouts.data(), weights, M, (T)alpha, C, cw, out, gv, nt);                     \
     }                                                                                                           \
     void alal_gather_##SUFFIX(int64_t n, const int64_t* offsets, const int64_t* partner, const T* geo,          \
-                              int64_t epad, const T* gv, int C, const double* vweights, double* forces,         \
-                              double* virial, int nt) {                                                         \
-        gather_forces<T>(n, offsets, partner, geo, epad, gv, C, vweights, forces, virial, nt);                  \
+                              int64_t epad, const T* gv, int C, const double* vweights,                         \
+                              const int32_t* atom_system, int64_t nsys, double* forces, double* virial,         \
+                              int nt) {                                                                         \
+        gather_forces<T>(n, offsets, partner, geo, epad, gv, C, vweights, atom_system, nsys, forces, virial, nt); \
     }
 
 ALAL_DEFINE(float, f32)

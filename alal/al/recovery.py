@@ -1,0 +1,143 @@
+"""What a driver finds on disk that its database does not know yet: the work of tasks that finished or died
+while no driver was watching (``--resume`` after a crash or ``kill -9``), and of tasks the executor lost.
+
+Tasks write their results atomically next to their task files (:mod:`alal.al.worker`), so a result file is
+either complete or absent. These functions only find and read; the loop records what they return through its
+usual paths (the same code that handles a task finishing under its eyes), so a result collected here is
+recorded exactly as it would have been.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+from alal.al import config as alconfig
+from alal.al import oracle as orc
+from alal.al.rundir import RunDir, read_json
+from alal.al.tasks import SampleTask, atoms_from_dict
+from alal.data.store import Store
+from alal.errors import AlalError
+
+
+def resume_changes(old: dict, new: dict) -> list[tuple]:
+    """The config changes (key, old, new) from the run's config ``old`` to ``new``; an error if one of them would
+    make the run's labels or models inconsistent."""
+    changes = alconfig.diff(old, new)
+    refused = [c for c in changes if not alconfig.is_resume_mutable(c[0])]
+    if refused:
+        key, was, now = refused[0]
+        more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+        raise AlalError(
+            f"refusing to resume with a changed '{key}' ({was!r} -> {now!r}){more}: it would make the run's "
+            "labels or models inconsistent; resume with the original value or start a new run directory"
+        )
+    return changes
+
+
+def unrecorded_trajectories(rd: RunDir, store: Store) -> list[dict]:
+    """Result payloads of trajectories that finished but are not in the database."""
+    known = {r.get("traj_id") for r in store.select(kind="trajectory")}
+    out = []
+    for path in sorted(rd.traj_work.glob("t[0-9]*.json")):
+        payload = read_json(path)
+        if payload is not None and payload.get("traj_id") not in known:
+            out.append(payload)
+    return out
+
+
+def restore_orphan_candidates(store: Store) -> None:
+    """Queue the candidates of recorded trajectories that never made it into the structures (the driver died
+    between the two writes)."""
+    for row in store.select(kind="trajectory"):
+        h = row.get("candidate_hash")
+        if h and store.structure(h) is None and "candidate" in row.data:
+            store.add_structure(atoms_from_dict(row.data["candidate"]), source="al", generation=int(row.generation),
+                                traj_id=row.traj_id)
+
+
+def finished_attempts(rd: RunDir, store: Store) -> list[orc.OracleResult]:
+    """Results of the labelling attempts of pending structures that are already on disk."""
+    out = []
+    for row in store.structures(status="pending"):
+        attempt = int(row.get("attempts", 0)) + 1
+        res = orc.read_result(orc.attempt_dir(rd.oracle_work, row.hash, attempt) / "result.json")
+        if res is not None:
+            out.append(res)
+    return out
+
+
+def unregistered_models(rd: RunDir, store: Store) -> list[tuple[int, int, Path, dict]]:
+    """(generation, attempt, model directory, training report) of complete models with no "ok" generation row."""
+    ok = {int(r.generation) for r in store.generations(status="ok")}
+    out = []
+    for path in sorted(rd.models.glob("gen-*")):
+        if not (path / "alal_model.json").is_file():
+            continue
+        gen = int(path.name.split("-")[1])
+        if gen not in ok:
+            report = read_json(path / "training_report.json") or {}
+            out.append((gen, int(report.get("attempt", 1)), path, report))
+    return out
+
+
+def remove_partial_models(rd: RunDir) -> None:
+    for tmp in rd.models.glob(".gen-*.tmp*"):
+        shutil.rmtree(tmp, ignore_errors=True)  # a training killed half-way: its files are not a model
+
+
+def next_traj_index(rd: RunDir, store: Store) -> int:
+    """The first trajectory number used nowhere: not in the database, not a result file, not in a sampling task
+    file (a task may still be running, or have died, with trajectories that have no result yet; reusing their
+    ids would mix two trajectories under one id)."""
+    best = -1
+    for r in store.select(kind="trajectory"):
+        best = max(best, int(r.traj_id[1:]))
+    for p in rd.traj_work.glob("*.json"):
+        ids = [p.stem]
+        if p.name.startswith("task-"):
+            d = read_json(p)
+            ids = SampleTask.from_dict(d).traj_ids if d else []
+        for t in ids:
+            if t.startswith("t") and t[1:].isdigit():
+                best = max(best, int(t[1:]))
+    return best + 1
+
+
+def record_lost_attempts(items: list[tuple[str, str]], exc: BaseException) -> None:
+    """A labelling task the executor lost: each of its (input, result) attempts that has no result gets a "lost"
+    one, so the attempt is counted and the structure requeued like any other failure."""
+    for inp, res in items:
+        if orc.read_result(Path(res)) is None:
+            payload = json.loads(Path(inp).read_text())
+            lost = orc.OracleResult(hash=payload["hash"], attempt=payload["attempt"], outcome="lost",
+                                    reason=f"the labelling task was lost: {type(exc).__name__}: {exc}"[:400],
+                                    settings=payload["settings"])
+            orc.write_atomic(Path(res), lost.to_json())
+
+
+def after_failure(res: orc.OracleResult, max_attempts: int) -> tuple[str, str]:
+    """A structure's status after a failed labelling attempt, and what that means: SCF and NaN failures are
+    retried with softer settings, timeouts and lost tasks requeued as they were (both within the retry
+    budget), anything else (a crash) quarantined."""
+    action = orc.RETRYABLE.get(res.outcome)
+    if action is None:
+        return "quarantined", "quarantined"
+    if res.attempt >= max_attempts:
+        return "failed", "retry budget spent"
+    return "pending", "will retry" if action == "retry" else "requeued"
+
+
+def task_failure(status: dict) -> str:
+    """How a sample or train task process ended, from the status its app returned."""
+    return "timed out" if status.get("timed_out") else f"exit code {status.get('rc')}"
+
+
+def lost_trajectory_record(generation: int, seed: int, why: str, status: dict) -> dict:
+    """The record of a trajectory whose task died before it wrote a result: kept so the trajectory id is never
+    reused, and marked so the stop rule does not count it (:data:`alal.al.stopping.LOST_REASONS`)."""
+    return {"generation": generation, "seed": seed, "stop_reason": "task_failed",
+            "detail": f"sampling task {why}: {status.get('tail', '')}"[:400], "t_reached_ps": 0.0, "event": False,
+            "finished_at": time.time()}

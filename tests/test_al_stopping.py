@@ -1,0 +1,89 @@
+"""The stop rule on its own: convergence window, failures, budgets and censored times."""
+
+import math
+
+from alal.al import config as alconfig
+from alal.al.stopping import Counters, StopRule, finished, times_ps
+
+RULE = StopRule(window=4, median_ps=10.0, max_labels=100, max_generations=5, max_wall_h=2.0,
+                max_failure_fraction=0.25, min_attempts_for_failure_stop=20)
+
+
+def counters(**kw) -> Counters:
+    base = dict(n_labels=10, generation=1, wall_s=60.0, n_attempts=10, n_failed_attempts=0)
+    return Counters(**{**base, **kw})
+
+
+def test_no_trajectories_yet_has_no_median_and_continues():
+    med, n = RULE.window_median([])
+    assert math.isnan(med) and n == 0
+    assert not RULE.decide([], counters()).stop
+
+
+def test_a_window_that_is_not_full_never_converges():
+    assert RULE.window_median([50.0, 50.0, 50.0]) == (50.0, 3)
+    d = RULE.decide([50.0, 50.0, 50.0], counters())
+    assert d.status == "continue" and not d.stop and d.message == ""
+
+
+def test_median_of_the_last_window_at_or_above_the_threshold_converges():
+    times = [1.0, 1.0, 1.0, 8.0, 10.0, 12.0, 30.0]  # the last 4: median 11
+    assert RULE.window_median(times) == (11.0, 4)
+    d = RULE.decide(times, counters())
+    assert d.status == "converged" and d.stop
+    assert "last 4 trajectories (up to trajectory 7) is 11 ps >= loop.stop_median_ps = 10 ps" in d.message
+    assert RULE.decide([2.0, 10.0, 10.0, 12.0], counters()).status == "converged"  # median exactly 10
+
+
+def test_median_of_the_last_window_below_the_threshold_continues():
+    assert RULE.decide([2.0, 9.0, 10.0, 12.0], counters()).status == "continue"  # median 9.5
+    times = [100.0, 100.0, 100.0, 100.0, 2.0, 3.0, 50.0, 4.0]  # long ones are old; the last 4: median 3.5
+    assert RULE.window_median(times) == (3.5, 4)
+    assert RULE.decide(times, counters()).status == "continue"
+
+
+def test_censored_times_count_at_the_time_they_reached():
+    # trajectories that reached t_max = 10 ps without an uncertain frame are censored there: a lower bound of
+    # their time-to-uncertainty, enough to converge when the median of the window reaches t_stop = t_max
+    assert RULE.decide([10.0, 10.0, 10.0, 3.0], counters()).status == "converged"
+    assert RULE.decide([10.0, 10.0, 3.0, 3.0], counters()).status == "continue"  # median 6.5
+
+
+def test_lost_trajectories_are_not_counted():
+    rows = [{"stop_reason": "t_max", "t_reached_ps": 10.0}, {"stop_reason": "task_failed", "t_reached_ps": 0.0},
+            {"stop_reason": "uncertain", "t_reached_ps": 4.0}, {"stop_reason": "error", "t_reached_ps": 0.0},
+            {"stop_reason": "blowup", "t_reached_ps": 1.0}]
+    assert times_ps(finished(rows)) == [10.0, 4.0, 1.0]
+
+
+def test_budgets_stop_the_run_in_order_labels_generations_wall_time():
+    assert RULE.decide([], counters(n_labels=99)).status == "continue"
+    d = RULE.decide([], counters(n_labels=100))
+    assert d.status == "budget" and d.message == "label budget loop.max_labels = 100 spent"
+    assert RULE.decide([], counters(generation=3)).status == "continue"
+    d = RULE.decide([], counters(generation=4))  # generations 0..4 are 5
+    assert d.status == "budget" and "loop.max_generations = 5" in d.message
+    assert RULE.decide([], counters(wall_s=7199.0)).status == "continue"
+    d = RULE.decide([], counters(wall_s=7200.0))
+    assert d.status == "budget" and "loop.max_wall_h = 2 h" in d.message
+    d = RULE.decide([], counters(n_labels=100, generation=4, wall_s=7200.0))
+    assert "loop.max_labels" in d.message
+
+
+def test_failures_are_judged_only_after_enough_attempts_and_beat_convergence_and_budgets():
+    assert RULE.decide([], counters(n_attempts=19, n_failed_attempts=19)).status == "continue"
+    assert RULE.decide([], counters(n_attempts=20, n_failed_attempts=5)).status == "continue"  # 25% is allowed
+    d = RULE.decide([20.0] * 4, counters(n_attempts=20, n_failed_attempts=6, n_labels=100))
+    assert d.status == "failed"
+    assert d.message == "6 of 20 labelling attempts failed (30% > loop.max_failure_fraction 25%)"
+    # convergence is reported before a budget that is spent at the same time
+    assert RULE.decide([20.0] * 4, counters(n_labels=100)).status == "converged"
+
+
+def test_the_rule_reads_the_loop_section_of_a_config():
+    cfg = alconfig.from_dict({"loop": {"stop_window": 7, "stop_median_ps": 12.0, "max_labels": 321,
+                                       "max_generations": 9, "max_wall_h": 3.5, "max_failure_fraction": 0.5,
+                                       "min_attempts_for_failure_stop": 11}})
+    assert StopRule.from_config(cfg) == StopRule(window=7, median_ps=12.0, max_labels=321, max_generations=9,
+                                                 max_wall_h=3.5, max_failure_fraction=0.5,
+                                                 min_attempts_for_failure_stop=11)

@@ -1,0 +1,121 @@
+"""Task files between the loop and the worker: typed, and a run directory written before they were typed still
+resumes (its task files load, and the trajectory ids they hold are never reused)."""
+
+import json
+import sys
+from pathlib import Path
+
+from alal.al import config as alconfig
+from alal.al.builder import BuilderSettings
+from alal.al.recovery import next_traj_index
+from alal.al.rundir import RunDir
+from alal.al.sampler import SamplerSettings, TrajectorySpec
+from alal.al.tasks import SampleTask, TrainTask, read_task
+from alal.al.trainer import TrainSettings
+from alal.al.worker import sample_task
+from alal.data import Store
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_al_loop import tiny_config  # noqa: E402
+
+# written by the loop before task files were dataclasses (dicts dumped with write_json_atomic)
+OLD_SAMPLE_TASK = """{
+  "trajectories": [
+    {"traj_id": "t000004", "seed": 6981935387377292112, "generation": 1, "model_dir": "/runs/r/models/gen-001"},
+    {"traj_id": "t000005", "seed": 1894102554750993928, "generation": 1, "model_dir": "/runs/r/models/gen-001"}
+  ],
+  "out_dir": "/runs/r/work/traj",
+  "threads": 1,
+  "sampler": {
+    "timestep_fs": 2.0, "friction_per_fs": 0.01, "T_start_K": [10.0, 1000.0], "T_end_K": [10.0, 600.0],
+    "T_mod_K": [0.0, 2000.0], "t0_ps": [10.0, 50.0], "t_max_ps": 0.2, "check_every_steps": 10,
+    "rho_threshold_eV": 0.02, "force_spread_threshold_eV_A": 0.0, "blowup_min_distance_A": 1.5,
+    "blowup_max_force_eV_A": 50.0, "label_blowups": false, "dtype": "float32", "device": "cpu",
+    "time_limit_s": 120.0
+  },
+  "builder": {"side_A": [6.0, 6.8], "density_g_cm3": [2.3, 3.0], "r_min_A": 1.8, "max_tries_per_atom": 20000,
+              "element": "Al"}
+}"""
+
+OLD_TRAIN_TASK = """{
+  "generation": 2,
+  "attempt": 1,
+  "dataset": "/runs/r/work/train/gen-002/dataset-attempt1.extxyz",
+  "model_dir": "/runs/r/models/gen-002",
+  "features_dir": "/runs/r/cache/features",
+  "settings": {
+    "n_members": 4, "hidden_layers": [96, 96, 64], "celu_alpha": 0.1, "energy_loss": "total",
+    "force_weight_A2": 0.01, "learning_rate": 0.001, "min_learning_rate": 1e-05, "lr_decay_factor": 0.5,
+    "lr_patience_epochs": 10, "patience_epochs": 6, "max_epochs": 5, "batch_size": 4, "device": "cpu"
+  },
+  "element": "Al",
+  "seeds": [667144071, 973745655, 1506376373, 1783235527],
+  "data_seed": 1004686304,
+  "init_model": "/runs/r/models/gen-001",
+  "run_name": "tiny",
+  "threads": 1
+}"""
+
+
+def test_a_sample_task_file_in_the_old_format_loads():
+    task = SampleTask.from_json(OLD_SAMPLE_TASK)
+    assert task.traj_ids == ["t000004", "t000005"]
+    assert task.trajectories[0] == TrajectorySpec(traj_id="t000004", seed=6981935387377292112, generation=1,
+                                                  model_dir="/runs/r/models/gen-001")
+    assert task.out_dir == "/runs/r/work/traj" and task.threads == 1
+    assert task.sampler.T_start_K == (10.0, 1000.0) and task.sampler.t_max_ps == 0.2
+    assert task.builder == BuilderSettings(side_A=(6.0, 6.8), density_g_cm3=(2.3, 3.0), r_min_A=1.8,
+                                           max_tries_per_atom=20000, element="Al")
+    # written back: the same keys, the same values for every key the old file had
+    old, new = json.loads(OLD_SAMPLE_TASK), json.loads(task.to_json())
+    assert list(new) == list(old)
+    assert new["trajectories"] == old["trajectories"] and new["builder"] == old["builder"]
+    assert {k: new["sampler"][k] for k in old["sampler"]} == old["sampler"]
+
+
+def test_a_train_task_file_in_the_old_format_loads():
+    task = TrainTask.from_json(OLD_TRAIN_TASK)
+    assert (task.generation, task.attempt, task.element, task.run_name, task.threads) == (2, 1, "Al", "tiny", 1)
+    assert task.settings.hidden_layers == (96, 96, 64) and task.settings.max_epochs == 5
+    assert task.seeds == [667144071, 973745655, 1506376373, 1783235527] and task.data_seed == 1004686304
+    assert task.init_model == "/runs/r/models/gen-001"
+    old, new = json.loads(OLD_TRAIN_TASK), json.loads(task.to_json())
+    assert list(new) == list(old)
+    assert {k: v for k, v in new.items() if k != "settings"} == {k: v for k, v in old.items() if k != "settings"}
+    assert {k: new["settings"][k] for k in old["settings"]} == old["settings"]
+    assert task.settings_dict() == new["settings"]  # what the training report records
+
+
+def test_task_files_round_trip(tmp_path):
+    cfg = alconfig.load(tiny_config(tmp_path))
+    sample = SampleTask(trajectories=[TrajectorySpec("t000000", 7, 0, str(tmp_path / "m"))], out_dir=str(tmp_path),
+                        threads=2, sampler=SamplerSettings.from_config(cfg), builder=BuilderSettings.from_config(cfg))
+    sample.write(tmp_path / "s.json")
+    assert read_task("sample", tmp_path / "s.json") == sample
+    train = TrainTask(generation=0, attempt=2, dataset="d.extxyz", model_dir="m", features_dir="f",
+                      settings=TrainSettings.from_config(cfg), element="Al", seeds=[1, 2, 3, 4], data_seed=5,
+                      init_model=None, run_name="tiny", threads=1)
+    train.write(tmp_path / "t.json")
+    assert read_task("train", tmp_path / "t.json") == train
+
+
+def test_trajectory_ids_in_old_task_files_are_never_reused(tmp_path):
+    rd = RunDir(tmp_path / "run")
+    rd.path.mkdir()
+    rd.create()
+    store = Store(rd.db)
+    assert next_traj_index(rd, store) == 0
+    (rd.traj_work / "t000002.json").write_text("{}")  # a finished trajectory not yet in the database
+    assert next_traj_index(rd, store) == 3
+    # a task still running (or dead) whose trajectories have no result yet
+    (rd.traj_work / "task-t000004.json").write_text(OLD_SAMPLE_TASK)
+    assert next_traj_index(rd, store) == 6
+
+
+def test_the_worker_collects_finished_trajectories_without_running_them_again(tmp_path):
+    task = SampleTask.from_json(OLD_SAMPLE_TASK)
+    task.out_dir = str(tmp_path)
+    for t in task.traj_ids:
+        (tmp_path / f"{t}.json").write_text("{}")
+    # the model directory does not exist: a trajectory that ran would fail loading it
+    assert sample_task(task) == [str(tmp_path / "t000004.json"), str(tmp_path / "t000005.json")]
