@@ -78,7 +78,9 @@ reference: $(STAMP)
 	$(PY) -m alal.cli reference --out reference_data/dft
 
 train: $(STAMP)
-	@# a second 'make train' (after a crash, Ctrl-C or a finished run) continues runs/emt-demo instead of refusing
+	@# a second 'make train' (after a crash, Ctrl-C or a finished run) continues runs/emt-demo instead of refusing;
+	@# runs/ is git-ignored, so a fresh clone has none (alal train refuses to invent missing parent folders)
+	@mkdir -p runs
 	$(PY) -m alal.cli train configs/al-emt-demo.toml $$(test -f runs/emt-demo/manifest.json && echo --resume || echo --run-dir) runs/emt-demo --validate
 
 clean:

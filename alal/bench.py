@@ -547,13 +547,17 @@ def run(args) -> int:
     t0 = time.perf_counter()
     report = run_benchmark(sizes, structures, methods, repeats=args.repeats, threads=args.threads,
                            budget_s=args.budget_s, md_steps=args.md_steps, md_atoms=args.md_atoms)
+    finish_report(report, out / "bench.json", format_table(report), t0)
+    return 0
+
+
+def finish_report(report: dict, path: Path, table: str, t0: float) -> None:
+    """Record wall time and load, write ``path`` atomically, print the table (both benchmark suites)."""
     report["wall_s"] = time.perf_counter() - t0
     report["machine"]["load_average_at_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
-    path = out / "bench.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(report, indent=2))
     tmp.replace(path)
     print()
-    print(format_table(report))
+    print(table)
     print(f"\nwrote {path} ({report['wall_s']:.0f} s)")
-    return 0

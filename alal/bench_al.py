@@ -188,13 +188,11 @@ def bench_trainer(*, n_cells: int, epochs: int, log=print) -> dict:
 
 def run_suite(args) -> int:
     """``alal bench --suite al``: sampler and trainer tables, ``<out>/al.json``."""
-    import json
-    import os
     from pathlib import Path
 
     import torch
 
-    from alal.bench import machine_info
+    from alal.bench import finish_report, machine_info
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -210,13 +208,5 @@ def run_suite(args) -> int:
     if "trainer" in parts:
         print("alal bench --suite al: trainer")
         report["trainer"] = bench_trainer(n_cells=args.trainer_cells, epochs=args.trainer_epochs)
-    report["wall_s"] = time.perf_counter() - t0
-    report["machine"]["load_average_at_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
-    path = out / "al.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=2))
-    tmp.replace(path)
-    print()
-    print(format_table(report))
-    print(f"\nwrote {path} ({report['wall_s']:.0f} s)")
+    finish_report(report, out / "al.json", format_table(report), t0)
     return 0

@@ -5,38 +5,20 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from ase.calculators.emt import EMT
 
 from alal.al.batch_sampler import run_batch
-from alal.al.builder import BuilderSettings, random_cell
-from alal.al.descriptors import FeatureComputer
+from alal.al.builder import random_cell
 from alal.al.sampler import SamplerSettings, TrajectoryResult, TrajectorySpec, run_trajectory
-from alal.al.trainer import Sample, TrainSettings, train
 from alal.errors import AlalError
-from alal.potentials.ani_model import AEVParameters, save_model_dir
+
+from test_al_sampler import SMALL, model_dir  # noqa: F401  (model_dir: the same small trained ensemble, a fixture)
 
 torch.set_num_threads(1)  # one thread per test process (shared runners)
-SMALL = BuilderSettings(side_A=(6.0, 6.8), density_g_cm3=(2.4, 2.9))
 N_STEPS = 100
 # float32 forces: a batched evaluation may round differently from a single one; over 100 steps that stays far
 # below these (with the per-structure engine path the trajectories are bit-identical)
 POS_ATOL_A = 1e-4
 RTOL = 1e-4
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    """A small real ensemble trained on EMT labels (4 members, a few epochs): it disagrees with itself a lot."""
-    torch.manual_seed(0)
-    fc = FeatureComputer(AEVParameters.ani_al())
-    data = []
-    for s in range(300, 316):
-        a = random_cell(s, SMALL)
-        a.calc = EMT()
-        data.append(Sample(fc(a), a.get_potential_energy(), a.get_forces()))
-    model, _ = train(data[:12], data[12:], TrainSettings(n_members=4, max_epochs=10, batch_size=4),
-                     aev=AEVParameters.ani_al(), element="Al", seeds=[1, 2, 3, 4])
-    return str(save_model_dir(model, tmp_path_factory.mktemp("model") / "gen-000"))
 
 
 def settings(**kw):

@@ -28,7 +28,7 @@ def model_dir(tmp_path_factory):
         data.append(Sample(fc(a), a.get_potential_energy(), a.get_forces()))
     model, _ = train(data[:12], data[12:], TrainSettings(n_members=4, max_epochs=10, batch_size=4),
                      aev=AEVParameters.ani_al(), element="Al", seeds=[1, 2, 3, 4])
-    return save_model_dir(model, tmp_path_factory.mktemp("model") / "gen-000")
+    return str(save_model_dir(model, tmp_path_factory.mktemp("model") / "gen-000"))
 
 
 def settings(**kw):

@@ -31,18 +31,12 @@ import numpy as np
 from ase import Atoms, units
 
 from alal.al.builder import BuilderSettings, random_cell
-from alal.al.sampler import SamplerSettings, TrajectoryResult, TrajectorySpec, seeds_for
+from alal.al.sampler import SamplerSettings, TrajectoryResult, TrajectorySpec, _Stop, check_blowup, seeds_for
 from alal.al.schedule import Schedule
 from alal.al.uncertainty import force_spread, rho
 from alal.errors import AlalError
 
 TRACE_KEYS = ("t_ps", "rho_eV", "fspread_mean_eV_A", "fspread_max_eV_A", "T_target_K", "T_K", "epot_eV_per_atom")
-
-
-class _Stop(Exception):
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(reason)
-        self.reason, self.detail = reason, detail
 
 
 class _Trajectory:
@@ -312,14 +306,7 @@ class BatchSampler:
         atoms, n = tr.atoms, tr.n
         t_ps = tr.step * self.dt_ps
         forces, energies = res.forces, res.member_energies
-        if not (np.all(np.isfinite(forces)) and np.all(np.isfinite(energies)) and np.all(np.isfinite(atoms.positions))):
-            raise _Stop("blowup", "NaN in positions, forces or energies")
-        dmin = nearest_neighbour_distance(atoms, cutoff=s.blowup_min_distance_A)
-        if dmin < s.blowup_min_distance_A:
-            raise _Stop("blowup", f"nearest-neighbour distance {dmin:.3f} Å < {s.blowup_min_distance_A} Å")
-        fmax = float(np.max(np.linalg.norm(forces, axis=1)))
-        if fmax > s.blowup_max_force_eV_A:
-            raise _Stop("blowup", f"|F| = {fmax:.1f} eV/Å > {s.blowup_max_force_eV_A} eV/Å")
+        check_blowup(atoms, forces, energies, s, nearest_neighbour_distance)
         mf = res.member_forces
         fs_mean, fs_max = force_spread(mf) if mf is not None else (float("nan"), float("nan"))
         r = rho(energies, n)

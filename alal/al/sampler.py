@@ -95,6 +95,22 @@ class _Stop(Exception):
         self.reason, self.detail = reason, detail
 
 
+def check_blowup(atoms: Atoms, forces, energies, settings: SamplerSettings, min_distance_A) -> None:
+    """Raise ``_Stop("blowup", ...)`` for NaNs, atoms closer than the limit or forces above it.
+
+    ``min_distance_A(atoms, cutoff)`` is the nearest-neighbour distance (the batched sampler passes a faster one
+    for its rectangular cells); shared so that both samplers stop on exactly the same rules and messages.
+    """
+    if not (np.all(np.isfinite(forces)) and np.all(np.isfinite(energies)) and np.all(np.isfinite(atoms.positions))):
+        raise _Stop("blowup", "NaN in positions, forces or energies")
+    dmin = min_distance_A(atoms, cutoff=settings.blowup_min_distance_A)
+    if dmin < settings.blowup_min_distance_A:
+        raise _Stop("blowup", f"nearest-neighbour distance {dmin:.3f} Å < {settings.blowup_min_distance_A} Å")
+    fmax = float(np.max(np.linalg.norm(forces, axis=1)))
+    if fmax > settings.blowup_max_force_eV_A:
+        raise _Stop("blowup", f"|F| = {fmax:.1f} eV/Å > {settings.blowup_max_force_eV_A} eV/Å")
+
+
 def seeds_for(seed: int) -> tuple[int, int, int]:
     """(builder, schedule, dynamics) seeds derived from a trajectory's seed."""
     ss = np.random.SeedSequence(seed)
@@ -147,14 +163,7 @@ def run_trajectory(spec: TrajectorySpec, settings: SamplerSettings, builder: Bui
         energies = res.get("member_energies")
         if forces is None or energies is None:
             raise _Stop("error", "the calculator returned no forces or member energies")
-        if not (np.all(np.isfinite(forces)) and np.all(np.isfinite(energies)) and np.all(np.isfinite(atoms.positions))):
-            raise _Stop("blowup", "NaN in positions, forces or energies")
-        dmin = min_pair_distance(atoms, cutoff=settings.blowup_min_distance_A)
-        if dmin < settings.blowup_min_distance_A:
-            raise _Stop("blowup", f"nearest-neighbour distance {dmin:.3f} Å < {settings.blowup_min_distance_A} Å")
-        fmax = float(np.max(np.linalg.norm(forces, axis=1)))
-        if fmax > settings.blowup_max_force_eV_A:
-            raise _Stop("blowup", f"|F| = {fmax:.1f} eV/Å > {settings.blowup_max_force_eV_A} eV/Å")
+        check_blowup(atoms, forces, energies, settings, min_pair_distance)
         mf = res.get("member_forces")
         if mf is None:  # the engine ignored the request: evaluate once more with member forces
             from alal.potentials.ani import ANICalculator
