@@ -125,3 +125,21 @@ def test_bad_potential_options_are_one_clear_error(tmp_path, capsys):
                       "--out", str(tmp_path / "r")])
     assert code == 2
     assert "--potential-options is not valid JSON" in capsys.readouterr().err
+
+
+def test_md_runs_for_a_users_calculator_through_ase(tmp_path, monkeypatch):
+    """A calculator alal knows nothing about gets the MD protocols through ASE dynamics (tiny liquid run)."""
+    import validation.properties.liquid_density as liquid_density
+    from own_calculators import ScaledEMT
+
+    def tiny(tier):
+        return {"n_cells": 2, "n_atoms": 32, "dt_fs": 2.0, "T_K": [1273.0], "P_GPa": 0.0, "melt_T_K": 2000.0,
+                "melt_ps": 0.2, "first_equil_ps": 0.2, "equil_ps": 0.1, "production_ps": 0.4, "tdamp_fs": 100.0,
+                "pdamp_fs": 300.0, "sample_every": 5, "min_blocks": 4}
+
+    monkeypatch.setattr(liquid_density, "protocol_settings", tiny)
+    results = validate({"mine": ScaledEMT(1.0)}, "liquid_density", tier="full", out=tmp_path / "r", quiet=True)
+    entry = results["potentials"]["mine"]["liquid_density"]
+    assert "error" not in entry, entry.get("traceback")
+    assert entry["settings"]["engine"] == "ase" and len(entry["rho_g_cm3"]) == 1 and entry["rho_g_cm3"][0] > 0
+    assert list((tmp_path / "r" / "structures" / "liquid_density" / "mine").glob("*.extxyz"))
