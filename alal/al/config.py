@@ -138,6 +138,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "warm_start": Key(True, "bool", "start each member from the previous generation's weights"),
         "threads": Key(0, "int", "torch threads of a training task (0 = half the local cores, or a cluster worker's cores)", _non_negative),
         "device": Key("cpu", "str", "torch device of training ('cpu', 'cuda')"),
+        "implementation": Key("fast", "str", "'fast': structures packed once, stopped members skipped; 'current': the earlier trainer (same minibatches and loss; kept for comparison)", choices=("fast", "current")),
         "time_limit_s": Key(7200.0, "float", "wall-time limit of one training task", _positive),
         "max_attempts": Key(2, "int", "attempts per generation before the run stops (the previous model keeps serving meanwhile)", _positive),
     },
@@ -205,6 +206,7 @@ RESUME_MUTABLE = {
     "loop.*", "execution.*", "trainer.max_epochs", "trainer.patience_epochs", "trainer.threads", "trainer.device",
     "trainer.time_limit_s", "trainer.max_attempts", "trainer.max_epochs_warm_start", "trainer.batch_size", "trainer.learning_rate", "trainer.min_learning_rate",
     "trainer.lr_decay_factor", "trainer.lr_patience_epochs", "trainer.warm_start", "trainer.energy_loss", "trainer.force_weight_A2",
+    "trainer.implementation",
     "sampler.*", "diversity.*", "oracle.time_limit_s", "oracle.max_attempts", "oracle.threads", "oracle.mpi_processes",
     "oracle.faults.*", "run.name", "study.table1.*",
 }

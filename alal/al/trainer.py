@@ -90,6 +90,7 @@ class TrainSettings:
             min_learning_rate=t["min_learning_rate"], lr_decay_factor=t["lr_decay_factor"],
             lr_patience_epochs=t["lr_patience_epochs"], patience_epochs=t["patience_epochs"],
             max_epochs=t["max_epochs"], batch_size=t["batch_size"], device=t["device"],
+            implementation=t["implementation"],
         )
 
 
