@@ -26,3 +26,7 @@ class DataFileCorrupt(AlalError):
 
 class UnpinnedDataWarning(UserWarning):
     """A potential file differs from its pinned sha256 and is used anyway because ALAL_ALLOW_UNPINNED=1."""
+
+
+class DatabaseDamaged(AlalError):
+    """A run database cannot be read (truncated, overwritten, missing); the message names the repair command."""

@@ -42,3 +42,9 @@ def not_a_calculator():
 
 
 NOT_CALLABLE = "just a string"
+
+
+def emt_scaled_1p1():
+    """EMT with energies, forces and stresses 10 % larger: a deliberately wrong student of plain EMT (its bulk
+    modulus and elastic constants are 10 % off, its lattice constant unchanged)."""
+    return ScaledEMT(1.1)

@@ -8,7 +8,7 @@ from typing import Any
 
 def validate(potentials: Any, properties: list[str] | str | None = None, tier: str = "quick",
              out: str | Path | None = None, *, seed: int = 20210301, report: bool = True, quiet: bool = False,
-             potential_options: dict | None = None) -> dict:
+             potential_options: dict | None = None, against: Any = None) -> dict:
     """Validate one or more potentials; return the results dict (the content of ``results.json``).
 
     ``potentials``: a registry name (``"ani-al"``), a model path, ``"package.module:callable"``, an entry point
@@ -16,7 +16,9 @@ def validate(potentials: Any, properties: list[str] | str | None = None, tier: s
     these, or a dict ``label -> any of these`` (labels become the keys in the results). ``properties``: names
     (list or comma-separated string; default: every property of the tier). With ``out``, writes
     ``results.json``, ``report.html``, ``report.pdf`` (unless ``report=False``), ``alal.log`` and
-    ``structures/`` there, exactly like ``alal validate --out``.
+    ``structures/`` there, exactly like ``alal validate --out``. ``against``: a reference potential (any of the
+    forms above) that every other potential is compared with, property by property, with tolerances and
+    verdicts (``results["potentials"][label]["against"][oracle]``; ``alal validate --against``).
 
     Example::
 
@@ -31,7 +33,8 @@ def validate(potentials: Any, properties: list[str] | str | None = None, tier: s
         properties = [p.strip() for p in properties.split(",") if p.strip()]
     log = (lambda message: None) if quiet else (lambda message: print(message, flush=True))
     return run_validation(potentials, properties, out=Path(out) if out is not None else None, tier=tier,
-                          seed=seed, render=report, log=log, potential_options=potential_options)
+                          seed=seed, render=report, log=log, potential_options=potential_options,
+                          against=against)
 
 
 __all__ = ["validate"]

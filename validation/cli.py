@@ -13,6 +13,11 @@ def add_arguments(p) -> None:
     p.add_argument("--potentials", required=True,
                    help="comma-separated registry names, model directories, 'package.module:callable' (returns an "
                         "ASE calculator) or entry points of the group alal.potentials, e.g. ani-al,mypkg.calc:make")
+    p.add_argument("--against", default=None, metavar="ORACLE",
+                   help="also validate ORACLE (a registry name, model directory or 'package.module:callable', as in "
+                        "--potentials) and compare every other potential with it: model-minus-oracle differences "
+                        "with the student-vs-teacher tolerances of validation/against.py, in results.json under "
+                        "potentials.<MODEL>.against.<ORACLE> and in an 'Against ORACLE' report section")
     p.add_argument("--potential-options", default=None, metavar="JSON",
                    help="keyword arguments (a JSON object) for the module:callable and entry-point potentials, "
                         "e.g. '{\"model\": \"al.model\", \"device\": \"cpu\"}'")
@@ -57,7 +62,13 @@ def run(args) -> int:
         render=not args.no_report,
         log=log,
         potential_options=_options(args.potential_options),
+        against=args.against.strip() if args.against else None,
     )
+    if args.against:  # one line per model, then its failing quantities; the exit status stays that of failures
+        from validation.against import summary_lines
+
+        for line in summary_lines(results):
+            print(line)
     errors = results["meta"]["errors"]
     if errors:
         print(f"alal validate: {len(errors)} failure{'' if len(errors) == 1 else 's'} (potential / property: reason):")

@@ -129,12 +129,16 @@ def run_validation(
     render: bool = True,
     log=print,
     potential_options: dict | None = None,
+    against=None,
 ) -> dict:
     """Compute and return the results dict; with ``out``, write ``out/results.json`` (+ report.html/pdf when
     ``render``), ``out/alal.log`` and ``out/structures/``.
 
     ``potential_specs``: what :func:`alal.potentials.sources.resolve_many` accepts (names, ``module:callable``
     strings, entry-point names, ASE calculators, factories, or a dict label -> any of these).
+    ``against``: an oracle (a label of ``potential_specs`` or any spec ``resolve`` accepts); it is validated too
+    (added to the run when not among the potentials) and every other potential is compared with it
+    (``potentials.<MODEL>.against.<ORACLE>``, see :mod:`validation.against`).
     """
     from alal.potentials.sources import PotentialUnavailable, probe, resolve_many
 
@@ -150,6 +154,9 @@ def run_validation(
     # broken (import string, not a calculator, fails on Al, data file with the wrong hash) is recorded and the
     # others are still validated.
     sources, failed = resolve_many(potential_specs, potential_options)
+    oracle_label = None
+    if against is not None:  # --against: the oracle runs the same properties (validation.against)
+        oracle_label = _add_oracle(against, sources, failed, potential_options)
     labels = [s.label for s in sources] + [str(lbl) for lbl, _ in failed]
     if len(set(labels)) != len(labels):
         raise AlalError(f"two potentials share a label ({', '.join(labels)}): give a dict label -> potential")
@@ -244,6 +251,10 @@ def run_validation(
             if "fcc_a0_A" in ctx.cache:
                 entry["fcc_a0_A"] = ctx.cache["fcc_a0_A"]
             results["meta"]["wall_times_s"][name] = round(time.perf_counter() - t_pot, 2)
+        if oracle_label is not None:  # --against: model-minus-oracle differences and verdicts
+            from validation.against import attach
+
+            attach(results, oracle_label)
         results["meta"]["finished_utc"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         results["meta"]["wall_time_s"] = round(time.time() - started, 2)
         results = jsonable(results)
@@ -262,6 +273,26 @@ def run_validation(
         if staging is not None and staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return results
+
+
+def _add_oracle(against, sources: list, failed: list, options: dict | None) -> str:
+    """The label of the ``--against`` oracle; resolved and appended to ``sources`` (or ``failed``) when it is not
+    among the potentials already."""
+    from alal.potentials.sources import PotentialUnavailable, resolve
+
+    labels = [s.label for s in sources] + [str(lbl) for lbl, _ in failed]
+    if isinstance(against, str) and against.strip() in labels:
+        return against.strip()
+    try:
+        src = resolve(against, options=options)
+    except PotentialUnavailable as exc:
+        label = str(against)
+        if label not in labels:
+            failed.append((label, exc))
+        return label
+    if src.label not in labels:
+        sources.append(src)
+    return src.label
 
 
 def _write_structures(result, staging: Path, potential: str) -> None:

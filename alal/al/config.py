@@ -86,7 +86,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "max_tries_per_atom": Key(20000, "int", "placement attempts per atom before the cell is redrawn", _positive),
     },
     "oracle": {
-        "kind": Key("emt", "str", "label source: 'emt' (ASE EMT; demos, tests) or 'gpaw' (plane-wave DFT)", choices=("emt", "gpaw")),
+        "kind": Key("emt", "str", "label source: 'emt' (ASE EMT; demos, tests), 'gpaw' (plane-wave DFT) or 'potential' (any potential "
+                    "alal can load, named by oracle.name: a teacher standing in for DFT)", choices=("emt", "gpaw", "potential")),
+        "name": Key("", "str", "oracle.kind = 'potential': a registry name (ani-al, eam-mishin1999, ...), a model directory, "
+                    "'package.module:callable' returning an ASE calculator, or an entry point of alal.potentials; evaluated in float64"),
         "time_limit_s": Key(600.0, "float", "wall-time limit of one labelling attempt; past it the attempt is killed and recorded as a timeout", _positive),
         "max_attempts": Key(3, "int", "attempts per structure (retries after SCF failures, NaN and timeouts)", _positive),
         "threads": Key(1, "int", "BLAS/OpenMP threads of one labelling process", _positive),
@@ -174,6 +177,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "max_failure_fraction": Key(0.25, "float", "stop when failed labelling attempts exceed this fraction of all attempts", _between(0.0, 1.0)),
         "min_attempts_for_failure_stop": Key(20, "int", "the failure fraction is judged only after this many attempts", _positive),
         "max_pending_labels": Key(0, "int", "do not start new trajectories while this many labels are pending (0 = retrain_every_labels)", _non_negative),
+        "max_labels_ahead": Key(0, "int", "do not start new trajectories while this many labels (pending included) have arrived since "
+                                "the data of the newest training (running or done): sampling waits for the model to catch up "
+                                "instead of spending the budget with a stale model (0 = no limit)", _non_negative),
     },
     "diversity": {
         "enabled": Key(True, "bool", "drop near-duplicate candidates before labelling (farthest-point selection on ANI descriptors)"),
@@ -317,6 +323,10 @@ class ALConfig:
         """What defines a label (changes here make labels incomparable): the oracle kind and its physics."""
         o = self.values["oracle"]
         settings = {"kind": o["kind"]}
+        if o["kind"] == "potential":
+            from alal.al.oracle import potential_identity
+
+            settings.update(potential_identity(o["name"]))
         if o["kind"] == "gpaw":
             g = self.values["oracle.gpaw"]
             settings.update({k: g[k] for k in g if not k.startswith("retry_")})
@@ -355,6 +365,12 @@ def _cross_checks(v: dict, where: str) -> None:
 
         if v["run"]["element"] not in parameters:
             raise ConfigError(f"{where}: run.element '{v['run']['element']}' has no EMT parameters")
+    if v["oracle"]["kind"] == "potential" and not v["oracle"]["name"].strip():
+        raise ConfigError(f"{where}: oracle.kind = 'potential' needs oracle.name (e.g. \"ani-al\", a model directory "
+                          "or 'package.module:callable')")
+    if v["oracle"]["kind"] != "potential" and v["oracle"]["name"]:
+        raise ConfigError(f"{where}: oracle.name is only used with oracle.kind = 'potential' (kind is "
+                          f"'{v['oracle']['kind']}')")
     t1 = v["study.table1"]
     if len(t1["liquid_T_K"]) == 0 or len(t1["liquid_density_g_cm3"]) == 0:
         raise ConfigError(f"{where}: study.table1 needs liquid temperatures and densities")

@@ -91,6 +91,9 @@ class Loop:
         self._check_inputs()
         manifest = self.rd.read_manifest() if self.resume else None
         changes = recovery.resume_changes(manifest["config"], self.cfg.to_dict()) if manifest else []
+        if manifest is not None:  # a damaged or lost database: one line naming 'alal data rebuild', nothing written
+            from alal.data.journal import check_run_database
+            check_run_database(self.rd.path)
         self.rd.create()
         if manifest is None:
             cfg = self.cfg
@@ -104,7 +107,7 @@ class Loop:
                 self.echo(f"config change applied on resume: {k} = {n!r} (was {o!r})")
         self.rd.write_manifest(manifest)
         self.manifest = manifest
-        self.store = Store(self.rd.db)
+        self.store = Store(self.rd.db, journal_dir=self.rd.path / "journal")  # labels journaled (alal.data.journal)
         self.session_id = f"session:{len(manifest['sessions'])}"
         self.store.insert(self.session_id, None, {"kind": "session", "started": time.time(), "last_seen": time.time()})
 
@@ -272,6 +275,8 @@ class Loop:
                 return
             if self._training_waits:
                 return  # a generation waits for cores: let running tasks drain
+            if self._too_far_ahead():
+                return
             start = self._next_traj if self._next_traj is not None else recovery.next_traj_index(self.rd, self.store)
             ids = [f"t{start + k:06d}" for k in range(s["trajectories_per_task"])]
             self._next_traj = start + len(ids)
@@ -279,6 +284,18 @@ class Loop:
             self._sample_task(gen, ids).write(path)
             fut = self.execution.submit("sample", path, s["time_limit_s"] * len(ids) + 120, s["threads"])
             self.flights.append(Flight("sample", fut, cost, {"ids": ids, "generation": gen, "task": str(path)}))
+
+    def _too_far_ahead(self) -> bool:
+        """loop.max_labels_ahead: labels (and structures on their way to the oracle) since the newest training's
+        data; past the limit, new trajectories would only sample with a model about to be replaced."""
+        limit = self.cfg["loop.max_labels_ahead"]
+        if not limit:
+            return False
+        trained_on = max([f.info["n_labels"] for f in self.in_flight("train")]
+                         + [self.labels_at_train(self.generation())])
+        coming = self.labels_count() + self.pending_count() + len(self._candidates) \
+            + sum(len(f.info["ids"]) for f in self.in_flight("sample"))
+        return coming - trained_on >= limit
 
     def _sample_task(self, gen: int, ids: list[str]) -> SampleTask:
         seed = self.cfg["run.seed"]

@@ -1,7 +1,9 @@
 """The oracle: energy, forces and stress of a structure from an ASE calculator, with failures classified.
 
-Kinds: ``emt`` (ASE's effective medium theory; demos and tests) and ``gpaw`` (plane-wave DFT; cutoff, k-point
-density, smearing and mixer from the config). Each attempt runs in its own child process
+Kinds: ``emt`` (ASE's effective medium theory; demos and tests), ``gpaw`` (plane-wave DFT; cutoff, k-point
+density, smearing and mixer from the config) and ``potential`` (any potential alal can load, by registry name,
+model directory, ``package.module:callable`` or entry point, in float64: a teacher standing in for DFT, e.g. the
+published ANI-Al for a discovery run that must fit in hours). Each attempt runs in its own child process
 (``python -m alal.al.worker oracle IN OUT``) so that a hang can be killed at its time limit and a crash
 cannot take the caller down; the child writes its result file atomically, and an existing result file is
 collected instead of recomputed (that is how a resumed run picks up work finished while it was down).
@@ -77,8 +79,42 @@ def attempt_settings(base: dict, attempt: int, retry: dict) -> dict:
     return s
 
 
+_POTENTIAL_CALCULATORS: dict[str, object] = {}
+
+
+def potential_identity(name: str) -> dict:
+    """What defines the labels of a ``potential`` oracle: its name and, where it has data files, their sha256
+    (so that labels of different weights never mix in one run). Raises AlalError for an unknown name."""
+    from alal.potentials.sources import resolve
+
+    from alal.potentials import is_path_like
+
+    key = name.strip()
+    if key not in _IDENTITIES:
+        info = resolve(key).info
+        # a model directory is recorded by absolute path: task processes may run in another folder
+        label = str(Path(key).resolve()) if is_path_like(key) else key
+        _IDENTITIES[key] = {"name": label, "dtype": "float64", "sha256": info.get("sha256")}
+    return dict(_IDENTITIES[key])
+
+
+_IDENTITIES: dict[str, dict] = {}
+
+
+def _potential_calculator(settings: dict):
+    """One calculator per labelling process and potential: a batch of labels pays the model load once."""
+    from alal.potentials.sources import resolve
+
+    name = settings["name"]
+    if name not in _POTENTIAL_CALCULATORS:
+        _POTENTIAL_CALCULATORS[name] = resolve(name).make_calculator(settings.get("dtype", "float64"))
+    return _POTENTIAL_CALCULATORS[name]
+
+
 def make_calculator(settings: dict, atoms: Atoms, txt: str | None = None):
     kind = settings["kind"]
+    if kind == "potential":
+        return _potential_calculator(settings)
     if kind == "emt":
         from ase.calculators.emt import EMT
 
@@ -106,6 +142,14 @@ def check_available(settings: dict, element: str) -> None:
 
         if element not in parameters:
             raise AlalError(f"the EMT oracle has no parameters for {element}")
+        return
+    if settings["kind"] == "potential":
+        from alal.potentials.sources import probe, resolve
+
+        try:
+            probe(resolve(settings["name"]))
+        except AlalError as exc:
+            raise AlalError(f"oracle.kind = 'potential', oracle.name = '{settings['name']}': {exc}") from None
         return
     if settings["kind"] == "gpaw":
         try:
@@ -171,7 +215,7 @@ def compute(atoms: Atoms, h: str, attempt: int, settings: dict, *, faults: dict 
         a.calc = make_calculator(settings, a, txt=txt)
         energy = float(a.get_potential_energy())
         forces = np.asarray(a.get_forces(), dtype=float)
-        stress = np.asarray(a.get_stress(voigt=True), dtype=float) if (want_stress and all(a.pbc)) else None
+        stress = _stress_or_none(a) if (want_stress and all(a.pbc)) else None
         if fault == "nan":
             energy = float("nan")
         bad = [name for name, x in (("energy", energy), ("forces", forces), ("stress", stress))
@@ -188,6 +232,16 @@ def compute(atoms: Atoms, h: str, attempt: int, settings: dict, *, faults: dict 
             res.reason += " | " + " / ".join(traceback.format_exc().strip().splitlines()[-3:])
     res.wall_s = time.time() - t0
     return res
+
+
+def _stress_or_none(atoms: Atoms):
+    """The stress, or None from a calculator that has none (a user's potential oracle may lack it)."""
+    from ase.calculators.calculator import PropertyNotImplementedError
+
+    try:
+        return np.asarray(atoms.get_stress(voigt=True), dtype=float)
+    except (PropertyNotImplementedError, NotImplementedError):
+        return None
 
 
 def classify(exc: BaseException) -> tuple[str, str]:
@@ -380,7 +434,7 @@ def child_batch_main(list_file: str) -> int:
 
 def estimate_seconds(settings: dict, n_atoms: int, kpts: int = 1) -> float:
     """Rough wall time of one label on one core (for ``--dry-run`` only)."""
-    if settings["kind"] == "emt":
-        return 0.5 + 1e-4 * n_atoms  # mostly process start-up
+    if settings["kind"] in ("emt", "potential"):
+        return 0.5 + 1e-4 * n_atoms  # mostly process start-up (a batch of labels shares one process)
     # GPAW PW: grows like N^2..N^3 with electrons; calibrated on a 1-atom cell (~5 s at 8x8x8 k)
     return 5.0 + 0.02 * (n_atoms**2.3) * max(kpts, 1) ** 0.9 / 8.0

@@ -3,6 +3,10 @@
 Generation, dataset size, labels pending and failed, trajectories run, the current median
 time-to-uncertainty, the survival curve (time to the first uncertain frame) per generation and each
 generation's test errors. ``write_report`` renders the same as ``RUN_DIR/report.md``.
+
+Unless told not to (``--no-discovery``), the per-generation discovery table of :mod:`alal.al.discovery` is added:
+trajectories, survival, dataset size, test errors, CNA shares of candidates and end frames and the uncertainty
+calibration of each generation's model (cached under ``RUN_DIR/reports/``; the report's figures are drawn there).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +34,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "repeatable")
     p.add_argument("--sources", default="bootstrap,al",
                    help="label sources to export (comma-separated: bootstrap, al, fccmelt; default bootstrap,al)")
+    p.add_argument("--no-discovery", action="store_true",
+                   help="skip the per-generation discovery table (CNA of candidates and end frames, uncertainty "
+                        "calibration of every model; cached under RUN_DIR/reports/, slow only the first time)")
+    p.add_argument("--report", action="store_true",
+                   help="also write RUN_DIR/report.md with the discovery figures (RUN_DIR/reports/*.png)")
 
 
 def run(args) -> int:
-    summary = summarize(Path(args.run_dir))
+    discovery = not getattr(args, "no_discovery", False)
+
+    def echo(msg: str) -> None:  # progress of a first (uncached) analysis, kept out of --json's stdout
+        print(msg, file=sys.stderr, flush=True)
+
+    if getattr(args, "report", False):
+        summary = write_report(Path(args.run_dir), discovery=discovery, echo=echo)
+    else:
+        summary = summarize(Path(args.run_dir), discovery=discovery, echo=echo)
     if args.json:
         print(json.dumps(summary.data, indent=2, default=float))
     else:
@@ -55,6 +73,7 @@ class Summary:
     data: dict = field(default_factory=dict)
     summary_text: str = ""
     markdown: str = ""
+    discovery: dict | None = None  # alal.al.discovery.analyse's result (with the plot data), when computed
 
 
 def _open(run_dir: Path):
@@ -65,6 +84,9 @@ def _open(run_dir: Path):
     rd = RunDir(run_dir)
     if not rd.exists():
         raise AlalError(f"'{run_dir}' is not an alal run directory (no manifest.json)")
+    from alal.data.journal import check_run_database
+
+    check_run_database(rd.path)  # a damaged or lost database: one line naming 'alal data rebuild'
     if not rd.db.is_file():
         raise AlalError(f"'{run_dir}' has no database yet (ase.db)")
     manifest = rd.read_manifest()
@@ -97,7 +119,9 @@ def wall_used_s(store) -> float:
                for r in store.select(kind="session"))
 
 
-def summarize(run_dir: Path) -> Summary:
+def summarize(run_dir: Path, *, discovery: bool = True, calibration: bool = True, echo=None) -> Summary:
+    """The run's summary; ``discovery`` adds the per-generation discovery table (``calibration=False`` leaves
+    out the models' uncertainty calibration, the one part that evaluates models)."""
     rd, manifest, cfg, store = _open(run_dir)
     lp = cfg.section("loop")
     structures = Counter(r.status for r in store.structures())
@@ -133,9 +157,20 @@ def summarize(run_dir: Path) -> Summary:
                       for r in sorted(store.select(kind="session"), key=lambda r: -float(r.get("started", 0)))
                       if r.get("stop_status")), None),
     }
-    s = Summary(data=data)
-    s.summary_text = _text(data)
-    s.markdown = _markdown(data, rd)
+    disc = None
+    if discovery:
+        from alal.al.discovery import analyse
+
+        try:
+            disc = analyse(rd, store, cfg, calibration=calibration, echo=echo)
+        except Exception as exc:  # noqa: BLE001 - the extra analysis must not cost the summary (or a run's report)
+            data["discovery_error"] = f"{type(exc).__name__}: {exc}"[:500]
+        else:
+            data["discovery"] = {"generations": disc["rows"], "notes": disc["notes"],
+                                 "file": str(rd.path / "reports" / "discovery.json")}
+    s = Summary(data=data, discovery=disc)
+    s.summary_text = _text(data, disc)
+    s.markdown = _markdown(data, rd, disc)
     return s
 
 
@@ -145,7 +180,7 @@ def _fmt(x, spec=".3g"):
     return format(x, spec)
 
 
-def _text(d: dict) -> str:
+def _text(d: dict, disc: dict | None = None) -> str:
     pend = d["structures_by_status"].get("pending", 0)
     failed = d["structures_by_status"].get("failed", 0) + d["structures_by_status"].get("quarantined", 0)
     lines = [
@@ -174,6 +209,13 @@ def _text(d: dict) -> str:
         for r in d["survival"]:
             lines.append(f"    {r['generation']:>3} {r['n']:>3} {r['events']:>7} {r['median_ps']:>10.3g}  "
                          + "  ".join(f"{x:>9.2f}" for x in r["survival"]))
+    if d.get("discovery_error"):
+        lines.append(f"  discovery       not available: {d['discovery_error']} (--no-discovery skips it)")
+    if disc is not None and disc["rows"]:
+        from alal.al.discovery import table_text
+
+        lines.append("  discovery per generation (trajectories sampled with model g and the candidates they found):")
+        lines.append(table_text(disc))
     lines.append(f"  wall time       {d['wall_h']:.2f} h over {d['sessions']} session(s)")
     if d.get("stop"):
         lines.append(f"  stopped         {d['stop']['status']}: {d['stop']['message']} (trajectories already running "
@@ -182,7 +224,7 @@ def _text(d: dict) -> str:
     return "\n".join(lines)
 
 
-def _markdown(d: dict, rd) -> str:
+def _markdown(d: dict, rd, disc: dict | None = None, figures: str = "") -> str:
     out = [f"# Active-learning run `{d['name']}`", "", "```", _text(d), "```", "", "## Generations", "",
            "| gen | attempt | status | labels | epochs | train s | test E RMSE meV/atom | test F RMSE eV/Å |",
            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -190,17 +232,41 @@ def _markdown(d: dict, rd) -> str:
         out.append(f"| {g['generation']} | {g['attempt']} | {g['status']} | {g.get('n_labels') or '-'} | {g.get('epochs') or '-'} | "
                    f"{_fmt(g.get('train_wall_s'), '.0f')} | {_fmt(g.get('test_energy_rmse_meV_per_atom'))} | "
                    f"{_fmt(g.get('test_force_rmse_eV_A'))} |")
+    if disc is not None and disc["rows"]:
+        from alal.al.discovery import table_markdown
+
+        out += ["", "## Discovery per generation", "",
+                "Trajectories sampled with model g, the candidates they sent to the oracle, model g's dataset and "
+                "test errors, and how well its uncertainty ranks its errors (machine-readable: "
+                "`reports/discovery.json`).", "", table_markdown(disc), ""]
+        if figures:
+            out += [figures]
     table1 = rd.path / "study" / "table1" / "table1.md"
     if table1.is_file():
         out += ["", table1.read_text()]
     return "\n".join(out) + "\n"
 
 
-def write_report(run_dir: Path) -> Summary:
+def write_report(run_dir: Path, *, discovery: bool = True, echo=None) -> Summary:
+    """``RUN_DIR/report.md``; with ``discovery``, the discovery table and its figures (``RUN_DIR/reports/*.png``)."""
     from alal.al.rundir import write_text_atomic
 
-    s = summarize(Path(run_dir))
-    write_text_atomic(Path(run_dir) / "report.md", s.markdown)
+    run_dir = Path(run_dir)
+    s = summarize(run_dir, discovery=discovery, echo=echo)
+    if s.discovery is not None:
+        from alal.al.discovery import figures_markdown, reports_dir, write_figures
+
+        from alal.al.rundir import RunDir
+
+        try:
+            made = write_figures(s.discovery, reports_dir(run_dir))
+        except Exception as exc:  # noqa: BLE001 - a figure that cannot be drawn must not cost the report
+            made = {}
+            s.discovery["notes"].append(f"figures not drawn ({type(exc).__name__}: {exc})")
+
+        s.markdown = _markdown(s.data, RunDir(run_dir), s.discovery, figures_markdown(made, run_dir))
+        s.data["discovery"]["figures"] = {k: str(v) for k, v in made.items()}
+    write_text_atomic(run_dir / "report.md", s.markdown)
     return s
 
 

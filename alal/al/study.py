@@ -1,4 +1,5 @@
-"""``alal study table1 RUN_DIR``: the paper's Table I on an active-learning run.
+"""``alal study table1 RUN_DIR``: the paper's Table I on an active-learning run (``alal study heldout RUN_DIR``:
+the final model on held-out sets labelled by the run's oracle, see :mod:`alal.al.heldout`).
 
 The paper (Sec. IV) compares the AL-trained model with one trained on a near-equilibrium "FCC/Melt"
 dataset, each tested on held-out parts of both datasets. Here:
@@ -40,13 +41,21 @@ PAPER = {
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("study", choices=["table1"], help="which study (table1: the paper's Table I)")
+    p.add_argument("study", choices=["table1", "heldout"],
+                   help="which study (table1: the paper's Table I; heldout: the final model on held-out random "
+                        "cells, heat-cool snapshots and strained crystals labelled by the run's oracle)")
     p.add_argument("run_dir", help="an active-learning run directory with at least one model generation")
+    p.add_argument("--generation", type=int, default=None, help="heldout: the generation to judge (default the last)")
     p.add_argument("--quiet", action="store_true")
 
 
 def run(args) -> int:
     echo = (lambda m: None) if args.quiet else (lambda m: print(m, flush=True))
+    if args.study == "heldout":
+        from alal.al.heldout import heldout, markdown
+
+        print(markdown(heldout(Path(args.run_dir), args.generation, echo=echo)))
+        return 0
     result = table1(Path(args.run_dir), echo=echo)
     print(result["markdown"])
     return 0

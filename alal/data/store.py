@@ -14,6 +14,11 @@ Rows are told apart by the key ``kind``:
                   uncertainty trace in ``data``)
   ``generation``  one training attempt of a model generation (``status`` ok | failed, errors, sizes)
 
+Every label is also written to the run's label journal (:mod:`alal.data.journal`, ``RUN/journal/``) before its
+row, when the store is opened with ``journal_dir`` (the loop does): a damaged database can be rebuilt with
+``alal data rebuild RUN`` and loses no label. Opening a damaged SQLite file raises
+:class:`alal.errors.DatabaseDamaged` naming that command, instead of a raw ``sqlite3.DatabaseError``.
+
 Every write is idempotent: a row's ASE ``unique_id`` (a UNIQUE column) is built from the structure hash
 (``s:HASH``, ``l:HASH``, ``a:HASH:N``) or the record's own id (``t:ID``, ``g:N:ATTEMPT``), and inserting an
 existing one is a no-op. Two processes may write the same database: the database's own uniqueness
@@ -22,8 +27,10 @@ constraint decides, there is no read-then-write race and no lock file to go stal
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -32,7 +39,8 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from alal.data.hashing import structure_hash
-from alal.errors import AlalError
+from alal.data import journal as jrn
+from alal.errors import AlalError, DatabaseDamaged
 
 STRUCTURE, LABEL, ATTEMPT, TRAJECTORY, GENERATION = "structure", "label", "attempt", "trajectory", "generation"
 
@@ -57,14 +65,34 @@ def _clean_kvp(kvp: dict) -> dict:
     return out
 
 
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        return os.environ.get("USER", "unknown")
+
+
+def _with_results(atoms: Atoms, energy_eV: float, forces_eV_A, stress_eV_A3) -> Atoms:
+    results = {"energy": float(energy_eV), "forces": np.asarray(forces_eV_A, dtype=float)}
+    if stress_eV_A3 is not None:
+        results["stress"] = np.asarray(stress_eV_A3, dtype=float)
+    atoms.calc = SinglePointCalculator(atoms, **results)
+    return atoms
+
+
 class Store:
     """Typed, idempotent access to a run database (see the module docstring for the row kinds)."""
 
-    def __init__(self, url: str | os.PathLike):
+    def __init__(self, url: str | os.PathLike, *, journal_dir: str | os.PathLike | None = None, check: bool = True):
+        """``journal_dir``: the run's label journal (RUN/journal): every label is written there before its row,
+        records missing for labels already in the database are written now (runs older than the journal), and a
+        missing database is refused while the journal holds labels. ``check``: run SQLite's ``quick_check`` on
+        an existing file and raise :class:`DatabaseDamaged` (naming ``alal data rebuild``) when it fails."""
         import ase.db
 
         self.url = str(url)
         self.is_postgres = self.url.startswith(("postgresql://", "postgres://"))
+        self.journal = jrn.Journal(journal_dir) if journal_dir is not None else None
         if not self.is_postgres:
             path = Path(self.url)
             if path.suffix != ".db":
@@ -73,6 +101,15 @@ class Store:
                 raise AlalError(f"database folder '{path.parent}' does not exist")
             if not os.access(path.parent, os.W_OK):
                 raise AlalError(f"database folder '{path.parent}' is not writable")
+            empty = not path.exists() or (path.is_file() and path.stat().st_size == 0)
+            if empty and self.journal is not None and check:
+                n = self.journal.count()
+                if n:
+                    raise DatabaseDamaged(jrn.missing_message(path, n, "is missing" if not path.exists() else "is empty"))
+            if check and not empty:
+                problem = jrn.sqlite_problem(path)
+                if problem:
+                    raise DatabaseDamaged(self._damaged(problem))
         try:
             # no ASE lock file: it would go stale after a SIGKILL; SQLite's own locking serialises writers
             self.db = ase.db.connect(self.url, use_lock_file=False) if not self.is_postgres else ase.db.connect(self.url)
@@ -86,26 +123,49 @@ class Store:
             with open(self.url + ".init-lock", "a") as fh:
                 fcntl.flock(fh, fcntl.LOCK_EX)
                 try:
-                    self.db.count()
+                    with self._guard():
+                        self.db.count()
                 finally:
                     fcntl.flock(fh, fcntl.LOCK_UN)
+        if self.journal is not None:
+            with self._guard():
+                jrn.backfill(self, self.journal)
+
+    def _damaged(self, problem: str) -> str:
+        if self.is_postgres:
+            return f"database {self.url} cannot be read ({problem})"
+        return jrn.damaged_message(Path(self.url), problem, self.journal.root if self.journal else None)
+
+    @contextlib.contextmanager
+    def _guard(self):
+        """A damaged SQLite file surfaces as :class:`DatabaseDamaged` with the repair command, not a traceback."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if not jrn.is_damage(exc):
+                raise
+            raise DatabaseDamaged(self._damaged(str(exc))) from exc
+
+    def _rows(self, **query) -> list:
+        with self._guard():
+            return list(self.db.select(**query))
 
     # ------------------------------------------------------------------------------------------ core
 
-    def insert(self, unique_id: str, atoms: Atoms | None, kvp: dict, data: dict | None = None) -> int | None:
-        """Insert a row unless one with ``unique_id`` exists; return the new id or None."""
+    def insert(self, unique_id: str, atoms: Atoms | None, kvp: dict, data: dict | None = None, *,
+               ctime: float | None = None, user: str | None = None) -> int | None:
+        """Insert a row unless one with ``unique_id`` exists; return the new id or None. ``ctime`` and ``user``
+        (default: now, this user) let a rebuilt row keep its original ones."""
         from ase.db.core import now
         from ase.db.row import AtomsRow
 
         row = AtomsRow(atoms if atoms is not None else Atoms())
         row.unique_id = unique_id
-        row.ctime = now()
+        row.ctime = now() if ctime is None else float(ctime)
+        row.user = user or _user()
         try:
-            row.user = getpass.getuser()
-        except Exception:  # noqa: BLE001 - no passwd entry in some containers
-            row.user = os.environ.get("USER", "unknown")
-        try:
-            return self.db.write(row, key_value_pairs=_clean_kvp(kvp), data=data or {})
+            with self._guard():
+                return self.db.write(row, key_value_pairs=_clean_kvp(kvp), data=data or {})
         except Exception as exc:  # noqa: BLE001
             if _is_integrity_error(exc):
                 return None
@@ -113,22 +173,26 @@ class Store:
 
     def get(self, unique_id: str):
         """The row with ``unique_id``, or None."""
-        for row in self.db.select(unique_id=unique_id, limit=1):
-            return row
+        with self._guard():
+            for row in self.db.select(unique_id=unique_id, limit=1):
+                return row
         return None
 
     def update(self, unique_id: str, data: dict | None = None, **kvp) -> bool:
         row = self.get(unique_id)
         if row is None:
             return False
-        self.db.update(row.id, data=data, **_clean_kvp(kvp))
+        with self._guard():
+            self.db.update(row.id, data=data, **_clean_kvp(kvp))
         return True
 
     def count(self, **query) -> int:
-        return self.db.count(**query)
+        with self._guard():
+            return self.db.count(**query)
 
     def select(self, **query) -> Iterator:
-        yield from self.db.select(**query)
+        with self._guard():
+            yield from self.db.select(**query)
 
     # ------------------------------------------------------------------------------------ structures
 
@@ -151,7 +215,7 @@ class Store:
             raise KeyError(f"no structure {h} in {self.url}")
 
     def structures(self, **query) -> list:
-        return list(self.db.select(kind=STRUCTURE, **query))
+        return self._rows(kind=STRUCTURE, **query)
 
     def structure_atoms(self, h: str) -> Atoms:
         row = self.structure(h)
@@ -163,15 +227,35 @@ class Store:
 
     def add_label(self, h: str, atoms: Atoms, energy_eV: float, forces_eV_A: np.ndarray,
                   stress_eV_A3: np.ndarray | None, *, kvp: dict, data: dict | None = None) -> bool:
-        """Store one label (idempotent: a second label of the same structure is ignored). Returns inserted."""
+        """Store one label (idempotent: a second label of the same structure is ignored). Returns inserted.
+
+        With a journal, the label's journal record is written (atomically) before the row: a label is never in
+        the database without being in the journal."""
+        from ase.db.core import now
+
         a = Atoms(atoms.numbers, positions=atoms.get_positions(), cell=atoms.cell, pbc=atoms.pbc)
-        results = {"energy": float(energy_eV), "forces": np.asarray(forces_eV_A, dtype=float)}
-        if stress_eV_A3 is not None:
-            results["stress"] = np.asarray(stress_eV_A3, dtype=float)
-        a.calc = SinglePointCalculator(a, **results)
         fields = dict(kind=LABEL, hash=h)
         fields.update(kvp)
-        return self.insert(f"l:{h}", a, fields, data) is not None
+        fields = _clean_kvp(fields)
+        ctime, user = now(), _user()
+        if self.journal is not None and not self.journal.has(h):
+            try:
+                existing, srow = self.label(h), self.structure(h)
+            except DatabaseDamaged:  # the label is journaled all the same; the insert below then fails loudly
+                existing, srow = None, None
+            if existing is not None:  # labelled before the journal existed: journal what the database holds
+                self.journal.write(jrn.record_from_row(existing, srow))
+                return False
+            self.journal.write(jrn.make_record(h, a, energy_eV, forces_eV_A, stress_eV_A3, fields, data, ctime=ctime,
+                                               user=user, structure=jrn.structure_part(srow)))
+        return self.insert(f"l:{h}", _with_results(a, energy_eV, forces_eV_A, stress_eV_A3), fields, data,
+                           ctime=ctime, user=user) is not None
+
+    def insert_label_record(self, rec: dict) -> bool:
+        """Insert the label row of a journal record exactly as it was first written (``alal data rebuild``)."""
+        a = _with_results(jrn.record_atoms(rec), rec["energy"], rec["forces"], rec.get("stress"))
+        return self.insert(f"l:{rec['hash']}", a, rec["kvp"], rec.get("data") or {}, ctime=rec["ctime"],
+                           user=rec.get("user") or None) is not None
 
     def label(self, h: str):
         return self.get(f"l:{h}")
@@ -180,7 +264,7 @@ class Store:
         query: dict[str, Any] = {"kind": LABEL}
         if split:
             query["split"] = split
-        rows = list(self.db.select(**query))
+        rows = self._rows(**query)
         if sources is not None:
             rows = [r for r in rows if r.get("source") in sources]
         rows.sort(key=lambda r: r.id)
@@ -198,7 +282,7 @@ class Store:
         query = {"kind": ATTEMPT}
         if h:
             query["hash"] = h
-        return sorted(self.db.select(**query), key=lambda r: (r.get("hash"), r.get("attempt")))
+        return sorted(self._rows(**query), key=lambda r: (r.get("hash"), r.get("attempt")))
 
     # ---------------------------------------------------------------------------------- trajectories
 
@@ -212,7 +296,7 @@ class Store:
         return self.insert(f"t:{traj_id}", atoms, fields, data) is not None
 
     def trajectories(self) -> list:
-        return sorted(self.db.select(kind=TRAJECTORY), key=lambda r: (r.get("finished_at", 0.0), r.id))
+        return sorted(self._rows(kind=TRAJECTORY), key=lambda r: (r.get("finished_at", 0.0), r.id))
 
     # ----------------------------------------------------------------------------------- generations
 
@@ -225,7 +309,7 @@ class Store:
         query = {"kind": GENERATION}
         if status:
             query["status"] = status
-        return sorted(self.db.select(**query), key=lambda r: (r.get("generation"), r.get("attempt")))
+        return sorted(self._rows(**query), key=lambda r: (r.get("generation"), r.get("attempt")))
 
     def latest_generation(self) -> int:
         """The newest generation trained successfully (-1 before generation 0)."""

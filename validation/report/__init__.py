@@ -14,6 +14,16 @@ def build_sections(results: dict, fig_dir: Path) -> list[Section]:
 
     fig_dir.mkdir(parents=True, exist_ok=True)
     sections = [summary.build_section(results, fig_dir)]
+    if results.get("meta", {}).get("against"):  # alal validate --against ORACLE: right after the summary
+        from validation.report import against
+
+        try:
+            section = against.build_section(results, fig_dir)
+        except Exception as exc:
+            section = Section("against", "Against the oracle (section failed to render)",
+                              notes=[f"{type(exc).__name__}: {exc}", traceback.format_exc()])
+        if section is not None:
+            sections.append(section)
     for prop in results["meta"].get("properties", []):
         try:  # a missing section or a broken figure must not cost the user the whole report
             section = property_section_builder(prop)(results, fig_dir)

@@ -1,0 +1,113 @@
+"""`alal discover` end to end on a tiny version of configs/al-discovery.toml (about a minute): random cells,
+the ANI-Al teacher as oracle, a few generations, then the run's status with the per-generation discovery
+table (CNA fractions of the frames sent to the oracle and of trajectory ends)."""
+
+import json
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alal.al import config as alconfig
+from alal.al import discover
+from alal.cli import main as alal_main
+from alal.data.store import Store
+from alal.errors import AlalError
+from conftest import needs_ani_al
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_config(tmp_path) -> Path:
+    raw = tomllib.loads((ROOT / "configs" / "al-discovery.toml").read_text())
+    raw["builder"]["side_A"] = [6.5, 8.0]
+    raw["loop"].update(bootstrap_structures=24, retrain_every_labels=12, max_labels=60, max_generations=3,
+                       stop_window=4, stop_median_ps=1.0, max_wall_h=0.2)
+    raw["trainer"].update(max_epochs=15, max_epochs_warm_start=5, patience_epochs=5)
+    raw["sampler"].update(t_max_ps=1.0, trajectories_per_task=8, batch_size=8, rho_threshold_eV=0.05)
+    raw["execution"]["workers"] = 2
+    raw.pop("study", None)
+    lines = []
+    for section, table in raw.items():
+        lines.append(f"[{section}]")
+        for k, v in table.items():
+            lines.append(f"{k} = {_toml(v)}")
+    path = tmp_path / "tiny-discovery.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _toml(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    return repr(v)
+
+
+@needs_ani_al
+def test_tiny_discovery_run_produces_the_per_generation_table(tmp_path, capfd):
+    config = tiny_config(tmp_path)
+    run_dir = tmp_path / "run"
+    assert alal_main(["discover", str(config), "--run-dir", str(run_dir), "--skip", "validate,table1"]) == 0
+    out = capfd.readouterr().out
+    store = Store(run_dir / "ase.db")
+    labels = store.labels(sources=("bootstrap", "al"))
+    assert labels and {r.get("oracle") for r in labels} == {"potential"}
+    assert store.count(kind="structure", source="al") > 0  # the student's MD sent frames to the teacher
+    assert "discover [status]" in out and "exit 0" in out
+    # the discovery table: one row per generation that sampled, with CNA fractions of candidates and ends
+    assert "fcc" in out.lower() and "gen" in out.lower()
+    table = (run_dir / "reports" / "discovery.json")
+    assert table.is_file()
+    # held-out sets the loop never saw, labelled by the teacher; the tiny model is judged, not excused
+    held = json.loads((run_dir / "study" / "heldout" / "heldout.json").read_text())
+    assert set(held["results"]) == {"random_cells", "heat_cool", "strained_crystals", "all"}
+    for r in held["results"].values():
+        assert r["n_structures"] > 0 and np.isfinite(r["energy_mae_offset_removed_meV_per_atom"])
+        assert r["energy_mae_offset_removed_meV_per_atom"] <= r["energy_mae_meV_per_atom"] + 1e-9
+    assert held["results"]["all"]["verdict"]["forces"] == "fail"  # a 3-generation model on 60 labels is no teacher
+
+
+def test_heldout_verdicts_and_offset_removal():
+    from alal.al.heldout import verdict
+
+    assert verdict({"energy_mae_offset_removed_meV_per_atom": 4.9, "force_mae_eV_A": 0.081}) == {"energy": "pass", "forces": "fail"}
+    assert verdict({"energy_mae_offset_removed_meV_per_atom": 5.1, "force_mae_eV_A": 0.05}) == {"energy": "fail", "forces": "pass"}
+
+
+def test_validation_step_compares_with_the_teacher(tmp_path):
+    cfg = alconfig.load(ROOT / "configs" / "al-discovery.toml")
+    run_dir = tmp_path / "run"
+    (run_dir / "models" / "gen-004").mkdir(parents=True)
+    (run_dir / "models" / "gen-004" / "alal_model.json").write_text("{}")
+    (run_dir / "models" / "gen-005").mkdir()  # an unfinished generation (no model file) is not the final one
+    cmd = discover.validate_command(cfg, run_dir, "quick")
+    assert cmd[cmd.index("--potentials") + 1].endswith("gen-004")
+    assert cmd[cmd.index("--against") + 1] == "ani-al"
+    emt = alconfig.from_dict({"oracle": {"kind": "emt"}})
+    assert "--against" not in discover.validate_command(emt, run_dir, "quick")
+
+
+def test_bad_skip_and_missing_model_are_one_line_errors(tmp_path):
+    with pytest.raises(AlalError, match="unknown step"):
+        discover.run(type("A", (), {"config": str(ROOT / "configs" / "al-discovery.toml"), "run_dir": str(tmp_path / "r"),
+                                    "tier": "quick", "skip": "train,bogus"})())
+    with pytest.raises(AlalError, match="no trained generation"):
+        discover._final_generation(tmp_path)
+
+
+@needs_ani_al
+def test_heldout_errors_of_the_teacher_against_itself_are_zero():
+    from alal.al.heldout import errors, label, strained_crystals
+
+    settings = alconfig.from_dict({"oracle": {"kind": "potential", "name": "ani-al"}}).oracle_settings()
+    frames = label(strained_crystals(seed=3, n=4), settings)
+    err = errors("ani-al", frames)
+    assert err["n_structures"] == 4
+    assert err["energy_mae_meV_per_atom"] < 1e-6 and err["force_mae_eV_A"] < 1e-8
+    emt = errors("emt", frames)  # a different potential is not
+    assert emt["energy_mae_offset_removed_meV_per_atom"] > 1.0 and emt["force_mae_eV_A"] > 0.01
