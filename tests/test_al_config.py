@@ -101,3 +101,9 @@ def test_stage_smoke_tests(stage):
     r = run_cli("train", str(ROOT / "configs" / "al-emt-demo.toml"), "--test-stage", stage)
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"stage {stage}: OK" in r.stdout
+
+
+def test_labels_ahead_limit_cannot_starve_the_next_training():
+    with pytest.raises(alconfig.ConfigError, match="max_labels_ahead .* below loop.retrain_every_labels"):
+        alconfig.from_dict({"loop": {"max_labels_ahead": 10, "retrain_every_labels": 20}})
+    assert alconfig.from_dict({"loop": {"max_labels_ahead": 40, "retrain_every_labels": 20}})["loop.max_labels_ahead"] == 40

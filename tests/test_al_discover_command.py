@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def tiny_config(tmp_path) -> Path:
     raw = tomllib.loads((ROOT / "configs" / "al-discovery.toml").read_text())
     raw["builder"]["side_A"] = [6.5, 8.0]
-    raw["loop"].update(bootstrap_structures=24, retrain_every_labels=12, max_labels=60, max_generations=3,
+    raw["loop"].update(bootstrap_structures=24, retrain_every_labels=12, max_labels=60, max_generations=3, max_labels_ahead=24,
                        stop_window=4, stop_median_ps=1.0, max_wall_h=0.2)
     raw["trainer"].update(max_epochs=15, max_epochs_warm_start=5, patience_epochs=5)
     raw["sampler"].update(t_max_ps=1.0, trajectories_per_task=8, batch_size=8, rho_threshold_eV=0.05)

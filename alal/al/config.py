@@ -349,6 +349,10 @@ def _cross_checks(v: dict, where: str) -> None:
             f"{where}: loop.stop_median_ps ({loop['stop_median_ps']}) exceeds sampler.t_max_ps ({s['t_max_ps']}): "
             "trajectories end at t_max, so the stop rule could never be met"
         )
+    if 0 < loop["max_labels_ahead"] < loop["retrain_every_labels"]:
+        raise ConfigError(
+            f"{where}: loop.max_labels_ahead ({loop['max_labels_ahead']}) is below loop.retrain_every_labels "
+            f"({loop['retrain_every_labels']}): sampling would stop before enough labels arrive for the next training")
     if tr["val_fraction"] + tr["test_fraction"] >= 0.9:
         raise ConfigError(f"{where}: trainer.val_fraction + trainer.test_fraction must leave labels to train on (< 0.9)")
     if tr["val_fraction"] <= 0:
