@@ -17,9 +17,12 @@ from conftest import needs_ani_al
 from test_engine import cluster, slab, small_cubic, strained_triclinic
 
 # batch vs one system: the same kernels on the same entries, so only summation order differs
+# Round-off of one evaluation: a float32 atomic energy of ~-74 eV has an ulp of 7.6e-6 eV, so sums taken in a
+# different order (batched vs single, torch's threads) may differ by a few ulp; 2e-5 eV/atom is ~3 ulp of
+# |E|/atom (a failure seen at 1.01e-6 with 1e-6 was round-off, not a bug). float64 stays at 1e-11.
 TOLERANCES = {
     "float64": {"energy_per_atom": 1e-11, "force": 1e-10, "stress": 1e-12},
-    "float32": {"energy_per_atom": 1e-6, "force": 1e-5, "stress": 1e-7},
+    "float32": {"energy_per_atom": 2e-5, "force": 1e-5, "stress": 1e-7},
 }
 BACKENDS = ["native", "torch"]
 DTYPES = ["float64", "float32"]
