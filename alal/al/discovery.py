@@ -349,18 +349,15 @@ def analyse(rd, store, cfg, *, calibration: bool = True, cna: bool = True, echo:
             cache.save()
         except OSError as exc:
             notes.append(f"CNA cache not written ({exc})")
-    if ds_dirty:
+    for dirty, name, content, what in ((ds_dirty, DATASETS, ds_cache, "dataset"),
+                                       (cal_dirty, CALIBRATION, cal_cache, "calibration")):
+        if not dirty:
+            continue
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(out_dir / DATASETS, ds_cache)
+            write_json_atomic(out_dir / name, content)
         except OSError as exc:
-            notes.append(f"dataset cache not written ({exc})")
-    if cal_dirty:
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(out_dir / CALIBRATION, cal_cache)
-        except OSError as exc:
-            notes.append(f"calibration cache not written ({exc})")
+            notes.append(f"{what} cache not written ({exc})")
     result = {"rows": rows, "calibration": cal_out, "curves": curves, "t_max_ps": t_max, "notes": notes,
               "cna": cache is not None and not cache.error, "calibrated": cal_cache is not None}
     try:
