@@ -224,3 +224,15 @@ def test_cold_curves_against_themselves_through_run_validation():
     assert comp["eos"]["structure_order"]["verdict"] == "pass"
     assert comp["eos"]["fcc_lowest"]["verdict"] == "info"
     assert comp["eos"]["fcc.a0_A"]["verdict"] == "pass" and comp["eos"]["hcp.dE_meV_per_atom"]["verdict"] == "pass"
+
+
+def test_a_property_skipped_on_either_side_is_missing_not_passed():
+    from validation.against import compare
+
+    skipped = {"skipped": True, "reason": "predicted 194 s exceeds its 180 s budget"}
+    ran = {"temperatures_K": [943.0], "rho_943K_g_cm3": 2.37}
+    for model, oracle in ((skipped, ran), (ran, skipped)):
+        out = compare({"liquid_density": model}, {"liquid_density": oracle}).to_json()
+        assert out["liquid_density"]["verdict"] == "missing"
+        assert "skipped" in out["liquid_density"]["reason"] and "180 s budget" in out["liquid_density"]["reason"]
+        assert out["summary"]["n_missing"] == 1 and out["summary"]["n_pass"] == 0

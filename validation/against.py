@@ -268,6 +268,8 @@ def _failure(entry: Any, side: str, prop: str) -> str | None:
         return f"{prop} has no result for the {side}"
     if "error" in entry:
         return f"{prop} failed for the {side}: {str(entry['error']).splitlines()[0] if entry['error'] else ''}"
+    if entry.get("skipped"):  # e.g. the quick tier's MD budget rule: no value to compare is not a pass
+        return f"{prop} was skipped for the {side}: {entry.get('reason', 'no reason given')}"
     return None
 
 
