@@ -111,3 +111,12 @@ def test_heldout_errors_of_the_teacher_against_itself_are_zero():
     assert err["energy_mae_meV_per_atom"] < 1e-6 and err["force_mae_eV_A"] < 1e-8
     emt = errors("emt", frames)  # a different potential is not
     assert emt["energy_mae_offset_removed_meV_per_atom"] > 1.0 and emt["force_mae_eV_A"] > 0.01
+
+
+def test_a_dft_oracle_skips_the_in_process_heldout_study(tmp_path):
+    gpaw = alconfig.from_dict({"oracle": {"kind": "gpaw"}})
+    names = [name for name, _ in discover.steps(gpaw, "c.toml", tmp_path / "run", "quick", set())]
+    assert names == ["train", "validate", "table1", "status"]
+    teacher = alconfig.load(ROOT / "configs" / "al-discovery.toml")
+    assert [n for n, _ in discover.steps(teacher, "c.toml", tmp_path / "run", "quick", set())] == \
+        ["train", "validate", "heldout", "table1", "status"]

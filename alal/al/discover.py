@@ -52,7 +52,7 @@ def steps(cfg, config: str, run_dir: Path, tier: str, skip: set[str]) -> list[tu
         out.append(("train", py + ["train", config] + (["--resume", str(run_dir)] if resume else ["--run-dir", str(run_dir)])))
     if "validate" not in skip:
         out.append(("validate", None))
-    if "heldout" not in skip:
+    if "heldout" not in skip and cfg["oracle.kind"] in ("potential", "emt"):  # labelled in-process: cheap oracles
         out.append(("heldout", py + ["study", "heldout", str(run_dir)]))
     if "table1" not in skip:
         out.append(("table1", py + ["study", "table1", str(run_dir)]))
