@@ -107,3 +107,13 @@ def test_labels_ahead_limit_cannot_starve_the_next_training():
     with pytest.raises(alconfig.ConfigError, match="max_labels_ahead .* below loop.retrain_every_labels"):
         alconfig.from_dict({"loop": {"max_labels_ahead": 10, "retrain_every_labels": 20}})
     assert alconfig.from_dict({"loop": {"max_labels_ahead": 40, "retrain_every_labels": 20}})["loop.max_labels_ahead"] == 40
+
+
+def test_an_uncertainty_stop_rule_is_required_and_force_spread_can_replace_rho():
+    with pytest.raises(alconfig.ConfigError, match="nothing would ever stop a trajectory"):
+        alconfig.from_dict({"sampler": {"rho_threshold_eV": 0.0}})
+    cfg = alconfig.from_dict({"sampler": {"rho_threshold_eV": 0.0, "force_spread_threshold_eV_A": 0.3,
+                                          "force_spread_statistic": "mean"}})
+    assert cfg["sampler.force_spread_statistic"] == "mean"
+    with pytest.raises(alconfig.ConfigError, match="force_spread_statistic"):
+        alconfig.from_dict({"sampler": {"force_spread_statistic": "median"}})

@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from alal.al.schedule import Schedule
-from alal.al.uncertainty import force_spread, rho
+from alal.al.uncertainty import force_spread, rho, uncertainty_stop
 
 
 def test_schedule_matches_eq2():
@@ -47,3 +47,20 @@ def test_force_spread():
     mean, mx = force_spread(f)
     per_atom = np.linalg.norm(f.std(axis=0), axis=1)
     assert math.isclose(mean, per_atom.mean()) and math.isclose(mx, per_atom.max())
+
+
+def test_uncertainty_stop_rule():
+    from alal.al.sampler import SamplerSettings
+
+    paper = SamplerSettings(rho_threshold_eV=0.01)
+    assert uncertainty_stop(0.009, 5.0, 9.0, paper) is None  # force spread off: only ρ counts
+    assert uncertainty_stop(0.011, 0.0, 0.0, paper)[0] == "uncertain"
+    by_max = SamplerSettings(rho_threshold_eV=0.0, force_spread_threshold_eV_A=0.5)
+    assert uncertainty_stop(99.0, 0.1, 0.4, by_max) is None  # ρ off
+    assert uncertainty_stop(0.0, 0.1, 0.6, by_max)[0] == "uncertain_forces"
+    by_mean = SamplerSettings(rho_threshold_eV=0.0, force_spread_threshold_eV_A=0.5, force_spread_statistic="mean")
+    assert uncertainty_stop(0.0, 0.1, 0.6, by_mean) is None
+    reason, detail = uncertainty_stop(0.0, 0.7, 0.9, by_mean)
+    assert reason == "uncertain_forces" and "mean force spread 0.7" in detail
+    both = SamplerSettings(rho_threshold_eV=0.05, force_spread_threshold_eV_A=0.5)
+    assert uncertainty_stop(0.06, 0.0, 0.6, both)[0] == "uncertain"  # ρ is checked first

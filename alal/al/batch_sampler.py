@@ -33,7 +33,7 @@ from ase import Atoms, units
 from alal.al.builder import BuilderSettings, random_cell
 from alal.al.sampler import SamplerSettings, TrajectoryResult, TrajectorySpec, _Stop, check_blowup, seeds_for
 from alal.al.schedule import Schedule
-from alal.al.uncertainty import force_spread, rho
+from alal.al.uncertainty import force_spread, rho, uncertainty_stop
 from alal.errors import AlalError
 
 TRACE_KEYS = ("t_ps", "rho_eV", "fspread_mean_eV_A", "fspread_max_eV_A", "T_target_K", "T_K", "epot_eV_per_atom")
@@ -320,12 +320,10 @@ class BatchSampler:
         trace["T_target_K"].append(tr.schedule.temperature_K(t_ps))
         trace["T_K"].append(float(atoms.get_temperature()))
         trace["epot_eV_per_atom"].append(float(np.mean(energies)) / n)
-        if r > s.rho_threshold_eV:
+        stop = uncertainty_stop(r, fs_mean, fs_max, s)
+        if stop is not None:
             tr.candidate = atoms.get_positions()
-            raise _Stop("uncertain", f"rho = {r:.4g} eV > {s.rho_threshold_eV:g} eV at {t_ps:.3f} ps")
-        if s.force_spread_threshold_eV_A > 0 and fs_max > s.force_spread_threshold_eV_A:
-            tr.candidate = atoms.get_positions()
-            raise _Stop("uncertain_forces", f"max force spread {fs_max:.3g} eV/Å at {t_ps:.3f} ps")
+            raise _Stop(stop[0], f"{stop[1]} at {t_ps:.3f} ps")
         tr.previous = atoms.get_positions()
         if time.time() - tr.t_wall0 > s.time_limit_s:
             raise _Stop("walltime", f"sampler.time_limit_s = {s.time_limit_s:g} s reached at {t_ps:.3f} ps")

@@ -11,6 +11,15 @@ from pathlib import Path
 STAGES = ("builder", "oracle", "trainer", "sampler")
 
 
+def _stop_rule_text(s: dict) -> str:
+    """The sampler's uncertainty stop rule in words."""
+    parts = []
+    if s["rho_threshold_eV"] > 0:
+        parts.append(f"ρ > {s['rho_threshold_eV']:g} eV")
+    if s["force_spread_threshold_eV_A"] > 0:
+        parts.append(f"{s['force_spread_statistic']} force spread > {s['force_spread_threshold_eV_A']:g} eV/Å")
+    return " or ".join(parts) + " stops"
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="active-learning configuration (TOML; see configs/al-emt-demo.toml)")
     g = p.add_mutually_exclusive_group()
@@ -121,7 +130,7 @@ def plan(cfg, run_dir: Path) -> str:
         f"  trainer   {m['n_members']} × ANI [96-{'-'.join(map(str, m['hidden_layers']))}-1], loss (Ê−E)² + {t['force_weight_A2']:g} Å²/N Σ|Δf|², "
         f"≤ {t['max_epochs']} epochs (patience {t['patience_epochs']}), retrain every {lp['retrain_every_labels']} labels",
         f"  sampler   Langevin dt {s['timestep_fs']:g} fs, T_start {s['T_start_K']}, T_end {s['T_end_K']}, T_mod {s['T_mod_K']} K, "
-        f"t0 {s['t0_ps']} ps, t_max {s['t_max_ps']:g} ps (≤ {steps_max} steps), ρ > {s['rho_threshold_eV']:g} eV stops, "
+        f"t0 {s['t0_ps']} ps, t_max {s['t_max_ps']:g} ps (≤ {steps_max} steps), {_stop_rule_text(s)}, "
         f"check every {s['check_every_steps']} steps",
         f"  stop      median time-to-uncertainty of the last {lp['stop_window']} trajectories ≥ {lp['stop_median_ps']:g} ps; "
         f"budgets: {lp['max_labels']} labels, {lp['max_generations']} generations, {lp['max_wall_h']:g} h",

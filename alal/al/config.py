@@ -76,6 +76,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "name": Key("al-run", "str", "a label for the run (reports, model names)"),
         "seed": Key(20210301, "int", "master seed; every random choice derives its own seed from it and records it", _non_negative),
         "element": Key("Al", "str", "the one element of the potential (the Jacobian trainer supports one element)"),
+        "database": Key("", "str", "the run database: '' = RUN/ase.db (SQLite), or a postgresql://USER@HOST:PORT/DB URL "
+                        "(pip install 'alal[postgres]'); the label journal stays in RUN/journal"),
     },
     "builder": {
         "side_A": Key([10.5, 17.0], "range", "each side of the orthorhombic cell, uniform in [low, high] (paper: 10.5-17.0 Å)",
@@ -154,8 +156,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "t0_ps": Key([10.0, 50.0], "range", "modulation period range (Eq. 2)", _range_within(1e-6, 1e6, strictly_positive=True)),
         "t_max_ps": Key(250.0, "float", "maximum trajectory length; also the t_max of Eq. 2", _positive),
         "check_every_steps": Key(10, "int", "uncertainty (and blow-up) check interval, MD steps", _positive),
-        "rho_threshold_eV": Key(0.01, "float", "stop when ρ = σ_E/√N exceeds this (eV per √atom; ANI-1x used 0.23 kcal/mol ≈ 0.0100 eV)", _positive),
-        "force_spread_threshold_eV_A": Key(0.0, "float", "also stop when the max per-atom force spread exceeds this (0 = off)", _non_negative),
+        "rho_threshold_eV": Key(0.01, "float", "stop when ρ = σ_E/√N exceeds this (eV per √atom; ANI-1x used 0.23 kcal/mol ≈ 0.0100 eV; "
+                                "0 = off, then force_spread_threshold_eV_A must be set)", _non_negative),
+        "force_spread_threshold_eV_A": Key(0.0, "float", "also stop when the per-atom force spread (force_spread_statistic over atoms) "
+                                           "exceeds this (0 = off)", _non_negative),
+        "force_spread_statistic": Key("max", "str", "which force spread force_spread_threshold_eV_A applies to: the maximum over atoms "
+                                      "(DP-GEN's model deviation) or the mean over atoms", choices=("max", "mean")),
         "blowup_min_distance_A": Key(1.5, "float", "a nearest-neighbour distance below this (periodic images included) ends the trajectory", _positive),
         "blowup_max_force_eV_A": Key(50.0, "float", "any |F| above this ends the trajectory", _positive),
         "label_blowups": Key(False, "bool", "send the last frame before a blow-up to the oracle"),
@@ -349,6 +355,9 @@ def _cross_checks(v: dict, where: str) -> None:
             f"{where}: loop.stop_median_ps ({loop['stop_median_ps']}) exceeds sampler.t_max_ps ({s['t_max_ps']}): "
             "trajectories end at t_max, so the stop rule could never be met"
         )
+    if s["rho_threshold_eV"] <= 0 and s["force_spread_threshold_eV_A"] <= 0:
+        raise ConfigError(f"{where}: sampler.rho_threshold_eV and sampler.force_spread_threshold_eV_A are both 0: nothing would ever "
+                          "stop a trajectory as uncertain (set at least one)")
     if 0 < loop["max_labels_ahead"] < loop["retrain_every_labels"]:
         raise ConfigError(
             f"{where}: loop.max_labels_ahead ({loop['max_labels_ahead']}) is below loop.retrain_every_labels "

@@ -3,8 +3,8 @@
 Langevin dynamics (ASE) with the target temperature reset every step from :class:`Schedule`. Every
 ``check_every_steps`` steps (and at t = 0) the ensemble is asked how unsure it is:
 
-  ρ = σ_E/√N > rho_threshold_eV          -> stop, "uncertain": this frame goes to the oracle
-  max force spread > threshold (if set)  -> stop, "uncertain_forces"
+  ρ = σ_E/√N > rho_threshold_eV (if set)  -> stop, "uncertain": this frame goes to the oracle
+  force spread (max or mean over atoms) > threshold (if set) -> stop, "uncertain_forces" (to the oracle too)
   nearest neighbour < 1.5 Å, |F| > 50 eV/Å, NaN, calculator error -> stop, "blowup" (recorded; labelled
                                             only if label_blowups)
   t >= t_max                             -> stop, "t_max" (the model survived: a censored time)
@@ -23,7 +23,7 @@ from ase import Atoms, units
 
 from alal.al.builder import BuilderSettings, random_cell
 from alal.al.schedule import Schedule
-from alal.al.uncertainty import force_spread, rho
+from alal.al.uncertainty import force_spread, rho, uncertainty_stop
 
 UNCERTAIN_REASONS = ("uncertain", "uncertain_forces")
 EVENT_REASONS = UNCERTAIN_REASONS + ("blowup",)  # a weakness found; other reasons censor the time
@@ -41,6 +41,7 @@ class SamplerSettings:
     check_every_steps: int = 10
     rho_threshold_eV: float = 0.01
     force_spread_threshold_eV_A: float = 0.0
+    force_spread_statistic: str = "max"
     blowup_min_distance_A: float = 1.5
     blowup_max_force_eV_A: float = 50.0
     label_blowups: bool = False
@@ -182,12 +183,10 @@ def run_trajectory(spec: TrajectorySpec, settings: SamplerSettings, builder: Bui
         trace["T_target_K"].append(schedule.temperature_K(t_ps))
         trace["T_K"].append(float(atoms.get_temperature()))
         trace["epot_eV_per_atom"].append(float(np.mean(energies)) / n)
-        if r > settings.rho_threshold_eV:
+        stop = uncertainty_stop(r, fs_mean, fs_max, settings)
+        if stop is not None:
             state["candidate"] = atoms.copy()
-            raise _Stop("uncertain", f"rho = {r:.4g} eV > {settings.rho_threshold_eV:g} eV at {t_ps:.3f} ps")
-        if settings.force_spread_threshold_eV_A > 0 and fs_max > settings.force_spread_threshold_eV_A:
-            state["candidate"] = atoms.copy()
-            raise _Stop("uncertain_forces", f"max force spread {fs_max:.3g} eV/Å at {t_ps:.3f} ps")
+            raise _Stop(stop[0], f"{stop[1]} at {t_ps:.3f} ps")
         state["previous"] = atoms.copy()
         if time.time() - t_wall0 > settings.time_limit_s:
             raise _Stop("walltime", f"sampler.time_limit_s = {settings.time_limit_s:g} s reached at {t_ps:.3f} ps")
