@@ -8,7 +8,7 @@ from typing import Any
 
 def validate(potentials: Any, properties: list[str] | str | None = None, tier: str = "quick",
              out: str | Path | None = None, *, seed: int = 20210301, report: bool = True, quiet: bool = False,
-             potential_options: dict | None = None, against: Any = None) -> dict:
+             potential_options: dict | None = None, against: Any = None, execution: str | Path | None = None) -> dict:
     """Validate one or more potentials; return the results dict (the content of ``results.json``).
 
     ``potentials``: a registry name (``"ani-al"``), a model path, ``"package.module:callable"``, an entry point
@@ -18,7 +18,10 @@ def validate(potentials: Any, properties: list[str] | str | None = None, tier: s
     ``results.json``, ``report.html``, ``report.pdf`` (unless ``report=False``), ``alal.log`` and
     ``structures/`` there, exactly like ``alal validate --out``. ``against``: a reference potential (any of the
     forms above) that every other potential is compared with, property by property, with tolerances and
-    verdicts (``results["potentials"][label]["against"][oracle]``; ``alal validate --against``).
+    verdicts (``results["potentials"][label]["against"][oracle]``; ``alal validate --against``). ``execution``: a
+    cluster profile (TOML, e.g. ``configs/cluster-slurm.toml``) whose ``validate`` executor runs each independent
+    piece as a Parsl task (``alal validate --execution``; see :mod:`validation.distributed`); the results are the
+    same as without it. Potentials must then be given as strings (names, paths, ``module:callable``).
 
     Example::
 
@@ -34,7 +37,7 @@ def validate(potentials: Any, properties: list[str] | str | None = None, tier: s
     log = (lambda message: None) if quiet else (lambda message: print(message, flush=True))
     return run_validation(potentials, properties, out=Path(out) if out is not None else None, tier=tier,
                           seed=seed, render=report, log=log, potential_options=potential_options,
-                          against=against)
+                          against=against, execution=execution)
 
 
 __all__ = ["validate"]

@@ -27,6 +27,12 @@ def add_arguments(p) -> None:
                    help="quick: minutes on 2 cores; full: the paper's sizes and lengths (GPU/cluster)")
     p.add_argument("--out", default="reports/latest", help="output folder (default reports/latest)")
     p.add_argument("--seed", type=int, default=20210301, help="seed for every random choice (recorded)")
+    p.add_argument("--execution", default=None, metavar="PROFILE.toml",
+                   help="run every independent piece (a property for a potential) as a Parsl task on a cluster "
+                        "profile, the same file as 'alal train --profile' (configs/cluster-slurm.toml; provider "
+                        "slurm, lsf, pbspro or local); pieces go to the executor named by 'validate = ...' under "
+                        "[profile], else to that of 'label'. results.json is the same as without it "
+                        "(default: compute here, no Parsl)")
     p.add_argument("--no-report", action="store_true", help="write results.json only")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -63,6 +69,7 @@ def run(args) -> int:
         log=log,
         potential_options=_options(args.potential_options),
         against=args.against.strip() if args.against else None,
+        execution=args.execution,
     )
     if args.against:  # one line per model, then its failing quantities; the exit status stays that of failures
         from validation.against import summary_lines

@@ -130,6 +130,7 @@ def run_validation(
     log=print,
     potential_options: dict | None = None,
     against=None,
+    execution: str | os.PathLike | None = None,
 ) -> dict:
     """Compute and return the results dict; with ``out``, write ``out/results.json`` (+ report.html/pdf when
     ``render``), ``out/alal.log`` and ``out/structures/``.
@@ -139,6 +140,9 @@ def run_validation(
     ``against``: an oracle (a label of ``potential_specs`` or any spec ``resolve`` accepts); it is validated too
     (added to the run when not among the potentials) and every other potential is compared with it
     (``potentials.<MODEL>.against.<ORACLE>``, see :mod:`validation.against`).
+    ``execution``: a cluster profile (TOML, as for ``alal train --profile``): every independent piece (one property,
+    or properties that share state, for one potential) runs as a Parsl task of the profile's ``validate`` executor
+    and the same results are assembled here (:mod:`validation.distributed`); None computes here, one after another.
     """
     from alal.potentials.sources import PotentialUnavailable, probe, resolve_many
 
@@ -150,6 +154,11 @@ def run_validation(
     props = resolve_properties(property_names, tier)
     if out is not None:
         check_output_dir(out)
+    plan = None
+    if execution is not None:  # a bad profile stops the run before anything is computed or written
+        from validation.distributed import ExecutionPlan
+
+        plan = ExecutionPlan.load(execution)
     # Fail fast on unknown names and missing data files, before any computation. A potential that is there but
     # broken (import string, not a calculator, fails on Al, data file with the wrong hash) is recorded and the
     # others are still validated.
@@ -176,6 +185,8 @@ def run_validation(
         usable.append(src)
     for label, message in potential_errors.items():
         log(f"[{label}] FAILED: {message}")
+    if plan is not None:  # raises AlalError naming a potential that cannot be rebuilt in another process
+        plan.check_transportable(usable)
     references = load_references()
 
     staging = None
@@ -208,7 +219,12 @@ def run_validation(
         "references": references.to_json(),
         "dft_references": references.all_dft_data(),
     }
+    pieces = None
     try:
+        if plan is not None:
+            pieces = plan.run(usable, props, no_stress=no_stress, tier=tier, seed=seed,
+                              potential_options=potential_options, staging=staging, log=log)
+            results["meta"]["execution"] = pieces.meta()
         for src in usable:
             name = src.label
             t_pot = time.perf_counter()
@@ -227,30 +243,17 @@ def run_validation(
                     entry[prop_name] = {"error": _stress_error(prop_name), "wall_time_s": 0.0}
                     results["meta"]["errors"].append(f"{name} / {prop_name}: {_stress_error(prop_name)}")
                     continue
-                prop = property_registry.get(prop_name)
-                log(f"[{name}] {prop_name}: running ({tier} tier)")
-                t0 = time.perf_counter()
-                try:
-                    result = prop.run(ctx)
-                except AlalError as exc:
-                    entry[prop_name] = {"error": str(exc), "wall_time_s": round(time.perf_counter() - t0, 3)}
-                    results["meta"]["errors"].append(f"{name} / {prop_name}: {exc}")
-                    log(f"[{name}] {prop_name}: FAILED: {exc}")
-                    continue
-                except Exception as exc:  # a bug or a numerical failure: keep going, but say so loudly
-                    tb = traceback.format_exc()
-                    entry[prop_name] = {"error": f"{type(exc).__name__}: {exc}", "traceback": tb,
-                                        "wall_time_s": round(time.perf_counter() - t0, 3)}
-                    results["meta"]["errors"].append(f"{name} / {prop_name}: {type(exc).__name__}: {exc}")
-                    log(f"[{name}] {prop_name}: FAILED with {type(exc).__name__}: {exc}")
-                    continue
-                entry[prop_name] = result.to_json()
-                if staging is not None and getattr(result, "structures", None):
-                    _write_structures(result, staging, name)
-                log(f"[{name}] {prop_name}: done in {result.wall_time_s:.1f} s")
-            if "fcc_a0_A" in ctx.cache:
-                entry["fcc_a0_A"] = ctx.cache["fcc_a0_A"]
-            results["meta"]["wall_times_s"][name] = round(time.perf_counter() - t_pot, 2)
+                if pieces is not None:  # computed already, as a Parsl task (validation.distributed)
+                    entry[prop_name], error = pieces.outcome(name, prop_name)
+                else:
+                    entry[prop_name], error = run_property(prop_name, ctx, staging, log)
+                if error is not None:
+                    results["meta"]["errors"].append(error)
+            a0 = pieces.fcc_a0(name) if pieces is not None else ctx.cache.get("fcc_a0_A")
+            if a0 is not None:
+                entry["fcc_a0_A"] = a0
+            results["meta"]["wall_times_s"][name] = (pieces.wall_time(name) if pieces is not None
+                                                     else round(time.perf_counter() - t_pot, 2))
         if oracle_label is not None:  # --against: model-minus-oracle differences and verdicts
             from validation.against import attach
 
@@ -273,6 +276,32 @@ def run_validation(
         if staging is not None and staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return results
+
+
+def run_property(prop_name: str, ctx: PotentialContext, staging: Path | None, log) -> tuple[dict, str | None]:
+    """Run one property for the potential of ``ctx``; return its results.json entry and its ``meta.errors`` line
+    (None when it succeeded). Kept structures go under ``staging/structures/`` (when ``staging``)."""
+    name, tier = ctx.name, ctx.tier
+    prop = property_registry.get(prop_name)
+    log(f"[{name}] {prop_name}: running ({tier} tier)")
+    t0 = time.perf_counter()
+    try:
+        result = prop.run(ctx)
+    except AlalError as exc:
+        entry = {"error": str(exc), "wall_time_s": round(time.perf_counter() - t0, 3)}
+        log(f"[{name}] {prop_name}: FAILED: {exc}")
+        return entry, f"{name} / {prop_name}: {exc}"
+    except Exception as exc:  # a bug or a numerical failure: keep going, but say so loudly
+        tb = traceback.format_exc()
+        entry = {"error": f"{type(exc).__name__}: {exc}", "traceback": tb,
+                 "wall_time_s": round(time.perf_counter() - t0, 3)}
+        log(f"[{name}] {prop_name}: FAILED with {type(exc).__name__}: {exc}")
+        return entry, f"{name} / {prop_name}: {type(exc).__name__}: {exc}"
+    entry = result.to_json()
+    if staging is not None and getattr(result, "structures", None):
+        _write_structures(result, staging, name)
+    log(f"[{name}] {prop_name}: done in {result.wall_time_s:.1f} s")
+    return entry, None
 
 
 def _add_oracle(against, sources: list, failed: list, options: dict | None) -> str:
