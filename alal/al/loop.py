@@ -91,7 +91,7 @@ class Loop:
         self._check_inputs()
         manifest = self.rd.read_manifest() if self.resume else None
         changes = recovery.resume_changes(manifest["config"], self.cfg.to_dict()) if manifest else []
-        if manifest is not None:  # a damaged or lost database: one line naming 'alal data rebuild', nothing written
+        if manifest is not None and not self.cfg["run.database"]:  # a damaged or lost SQLite file: one line naming 'alal data rebuild', nothing written
             from alal.data.journal import check_run_database
             check_run_database(self.rd.path)
         self.rd.create()
@@ -107,7 +107,8 @@ class Loop:
                 self.echo(f"config change applied on resume: {k} = {n!r} (was {o!r})")
         self.rd.write_manifest(manifest)
         self.manifest = manifest
-        self.store = Store(self.rd.db, journal_dir=self.rd.path / "journal")  # labels journaled (alal.data.journal)
+        self.store = Store(self.cfg["run.database"] or self.rd.db,  # RUN/ase.db or a postgresql:// URL
+                           journal_dir=self.rd.path / "journal")  # labels journaled (alal.data.journal)
         self.session_id = f"session:{len(manifest['sessions'])}"
         self.store.insert(self.session_id, None, {"kind": "session", "started": time.time(), "last_seen": time.time()})
 

@@ -86,12 +86,14 @@ def _open(run_dir: Path):
         raise AlalError(f"'{run_dir}' is not an alal run directory (no manifest.json)")
     from alal.data.journal import check_run_database
 
-    check_run_database(rd.path)  # a damaged or lost database: one line naming 'alal data rebuild'
-    if not rd.db.is_file():
-        raise AlalError(f"'{run_dir}' has no database yet (ase.db)")
     manifest = rd.read_manifest()
+    url = (manifest.get("config", {}).get("run") or {}).get("database", "")  # a postgresql:// URL, not RUN/ase.db
+    if not url:
+        check_run_database(rd.path)  # a damaged or lost database: one line naming 'alal data rebuild'
+        if not rd.db.is_file():
+            raise AlalError(f"'{run_dir}' has no database yet (ase.db)")
     cfg = alconfig.from_dict(alconfig.undotted(manifest["config"]), where=f"'{rd.manifest_path}'")
-    return rd, manifest, cfg, Store(rd.db)
+    return rd, manifest, cfg, Store(url or rd.db)
 
 
 
