@@ -31,10 +31,11 @@ from alal.al import config as alconfig
 from alal.al import oracle as orc
 from alal.al import recovery
 from alal.al.builder import BuilderSettings, check_cell, random_cell
+from alal.al.candidates import Candidates
 from alal.al.execution import Execution, Flight, check_profile
 from alal.al.rundir import RunDir, new_manifest, read_json, record_resume, seed_for, write_text_atomic
 from alal.al.sampler import SamplerSettings, TrajectorySpec
-from alal.al.status import wall_used_s
+from alal.al.status import progress_line, wall_used_s
 from alal.al.stopping import Counters, StopRule, finished, times_ps
 from alal.al.tasks import (SampleTask, TrainTask, generation_record, label_inputs, label_record, oracle_hash,
                            trajectory_record, write_dataset)
@@ -71,8 +72,7 @@ class Loop:
         self.t0 = time.time()
         self._last_progress = 0.0
         self.flights: list[Flight] = []
-        self._candidates: list[dict] = []
-        self._describer = None
+        self.candidates = Candidates()  # uncertain frames of finished trajectories, not yet queued
         self.stop_rule = StopRule.from_config(cfg)
         self.stopping: str | None = None
         self.stop_message = ""
@@ -271,7 +271,7 @@ class Loop:
         cost = s["threads"]
         limit = self.cfg["loop.max_pending_labels"] or self.cfg["loop.retrain_every_labels"]
         while self.free("sample", cost):
-            pending = self.pending_count() + len(self._candidates)
+            pending = self.pending_count() + len(self.candidates)
             if pending >= limit:
                 return
             if self._training_waits:
@@ -294,7 +294,7 @@ class Loop:
             return False
         trained_on = max([f.info["n_labels"] for f in self.in_flight("train")]
                          + [self.labels_at_train(self.generation())])
-        coming = self.labels_count() + self.pending_count() + len(self._candidates) \
+        coming = self.labels_count() + self.pending_count() + len(self.candidates) \
             + sum(len(f.info["ids"]) for f in self.in_flight("sample"))
         return coming - trained_on >= limit
 
@@ -325,41 +325,11 @@ class Loop:
         cand, final, kvp, data = trajectory_record(p)
         inserted = self.store.add_trajectory(p["traj_id"], final, kvp, data)
         if inserted and cand is not None:
-            self._candidates.append({"atoms": cand, "traj_id": p["traj_id"], "generation": p["generation"]})
+            self.candidates.add(cand, p["traj_id"], p["generation"])
 
     def flush_candidates(self, *, filter_diversity: bool = True) -> None:
         """Queue the collected candidates for the oracle; near-duplicates are recorded as dropped."""
-        if not self._candidates:
-            return
-        cands, self._candidates = self._candidates, []
-        div = self.cfg.section("diversity")
-        kept: list[int] = list(range(len(cands)))
-        dropped: dict[int, tuple[int, float]] = {}
-        if filter_diversity and div["enabled"] and len(cands) + self.store.count(kind="structure", status="pending") > 1:
-            kept, dropped = self._near_duplicates(cands, div["min_distance"])
-        for i in kept:
-            c = cands[i]
-            self.store.add_structure(c["atoms"], source="al", generation=c["generation"], traj_id=c["traj_id"])
-        for i, (who, d) in dropped.items():
-            c = cands[i]
-            h, _ = self.store.add_structure(c["atoms"], source="al", generation=c["generation"], traj_id=c["traj_id"],
-                                            status="dropped")
-            near = cands[who]["traj_id"] if who >= 0 else "a structure already queued"
-            self.store.set_status(h, "dropped", reason=f"near-duplicate (descriptor distance {d:.3g}) of {near}")
-        if dropped:
-            self.echo(f"diversity: {len(cands)} candidates, {len(dropped)} near-duplicates dropped, "
-                      f"{len(kept)} queued for the oracle")
-
-    def _near_duplicates(self, cands: list[dict], min_distance: float) -> tuple[list[int], dict[int, tuple[int, float]]]:
-        """(kept, dropped) candidate indices: dropped maps an index to (the candidate it duplicates, negative for
-        an AL structure already pending; the descriptor distance)."""
-        from alal.al.diversity import Describer, select
-
-        if self._describer is None:
-            self._describer = Describer()
-        desc = [self._describer(c["atoms"]) for c in cands]
-        refs = [self._describer(r.toatoms()) for r in self.store.structures(status="pending") if r.source == "al"]
-        return select(desc, refs, min_distance)
+        self.candidates.flush(self.store, self.cfg.section("diversity"), self.echo, filter_diversity=filter_diversity)
 
     # ---------------------------------------------------------------------------- training
 
@@ -393,7 +363,7 @@ class Loop:
         """After the stop: no labelling or sampling task running (trajectories still running at the stop bring
         candidates that are labelled first, so the final generation holds every label) and nothing pending that
         the label budget still allows."""
-        if self.in_flight("label") or self.in_flight("sample") or self._candidates:
+        if self.in_flight("label") or self.in_flight("sample") or self.candidates:
             return False
         return not self.pending_count() or self.labels_count() >= self.cfg["loop.max_labels"]
 
@@ -502,23 +472,14 @@ class Loop:
         if not force and now - self._last_progress < 15:
             return
         self._last_progress = now
-        gen = self.generation()
-        n_lab = self.labels_count()
-        pend = self.pending_count()
-        bad = self.failed_count()
-        trajs = self.finished_trajectories()
         med, n = self.window_median()
-        lp = self.cfg.section("loop")
-        parts = [f"[{_hms(now - self.t0)}] gen {gen}", f"labels {n_lab} (+{pend} pending, {bad} failed)",
-                 f"trajectories {len(trajs)} (+{sum(len(f.info['ids']) for f in self.in_flight('sample'))} running)"]
-        if n:
-            parts.append(f"median t_unc last {n}: {med:.3g} of {lp['stop_median_ps']:g} ps")
-        wall_h = self.wall_used_s() / 3600
-        if lp["max_wall_h"] < 1e5:
-            parts.append(f"wall {wall_h * 60:.0f} of {lp['max_wall_h'] * 60:.0f} min budget")
-        for f in self.in_flight("train"):
-            parts.append(f"training gen {f.info['generation']}: {_last_line(Path(f.info['task']).with_suffix('.log'))}")
-        self.echo(" | ".join(parts))
+        self.echo(progress_line(
+            elapsed_s=now - self.t0, generation=self.generation(), n_labels=self.labels_count(),
+            n_pending=self.pending_count(), n_failed=self.failed_count(), n_trajectories=len(self.finished_trajectories()),
+            n_running=sum(len(f.info["ids"]) for f in self.in_flight("sample")), median_ps=med, n_window=n,
+            stop_median_ps=self.cfg["loop.stop_median_ps"], wall_h=self.wall_used_s() / 3600,
+            max_wall_h=self.cfg["loop.max_wall_h"],
+            training=[(f.info["generation"], Path(f.info["task"]).with_suffix(".log")) for f in self.in_flight("train")]))
 
     # -------------------------------------------------------------------------------- main
 
@@ -597,19 +558,6 @@ class Loop:
 
 class _Abort(Exception):
     pass
-
-
-def _last_line(path: Path) -> str:
-    try:
-        lines = [x for x in Path(path).read_text(errors="replace").splitlines() if x.strip()]
-    except OSError:
-        return "starting"
-    return lines[-1].split("] ", 1)[-1][:100] if lines else "starting"
-
-
-def _hms(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def run(cfg, run_dir, **kw) -> Outcome:

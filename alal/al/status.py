@@ -121,6 +121,34 @@ def wall_used_s(store) -> float:
                for r in store.select(kind="session"))
 
 
+def progress_line(*, elapsed_s: float, generation: int, n_labels: int, n_pending: int, n_failed: int,
+                  n_trajectories: int, n_running: int, median_ps: float, n_window: int, stop_median_ps: float,
+                  wall_h: float, max_wall_h: float, training: list[tuple[int, Path]] = ()) -> str:
+    """The driver's progress line. ``training``: (generation, log file) of each training task running."""
+    parts = [f"[{_hms(elapsed_s)}] gen {generation}", f"labels {n_labels} (+{n_pending} pending, {n_failed} failed)",
+             f"trajectories {n_trajectories} (+{n_running} running)"]
+    if n_window:
+        parts.append(f"median t_unc last {n_window}: {median_ps:.3g} of {stop_median_ps:g} ps")
+    if max_wall_h < 1e5:
+        parts.append(f"wall {wall_h * 60:.0f} of {max_wall_h * 60:.0f} min budget")
+    for gen, log in training:
+        parts.append(f"training gen {gen}: {_last_line(log)}")
+    return " | ".join(parts)
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [x for x in Path(path).read_text(errors="replace").splitlines() if x.strip()]
+    except OSError:
+        return "starting"
+    return lines[-1].split("] ", 1)[-1][:100] if lines else "starting"
+
+
+def _hms(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
 def summarize(run_dir: Path, *, discovery: bool = True, calibration: bool = True, echo=None) -> Summary:
     """The run's summary; ``discovery`` adds the per-generation discovery table (``calibration=False`` leaves
     out the models' uncertainty calibration, the one part that evaluates models)."""
