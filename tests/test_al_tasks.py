@@ -119,3 +119,49 @@ def test_the_worker_collects_finished_trajectories_without_running_them_again(tm
         (tmp_path / f"{t}.json").write_text("{}")
     # the model directory does not exist: a trajectory that ran would fail loading it
     assert sample_task(task) == [str(tmp_path / "t000004.json"), str(tmp_path / "t000005.json")]
+
+
+def test_task_builders_take_seeds_and_paths_from_the_config_and_run_directory(tmp_path):
+    from alal.al.rundir import seed_for
+    from alal.al.tasks import sample_task_for, train_task_for
+
+    cfg = alconfig.load(tiny_config(tmp_path))
+    rd = RunDir(tmp_path / "run")
+    sample = sample_task_for(cfg, rd, 1, ["t000004", "t000005"])
+    assert sample.traj_ids == ["t000004", "t000005"] and sample.out_dir == str(rd.traj_work)
+    assert [t.seed for t in sample.trajectories] == [seed_for(cfg["run.seed"], "trajectory", t) for t in sample.traj_ids]
+    assert {t.model_dir for t in sample.trajectories} == {str(rd.model(1))}
+    cold = train_task_for(cfg, rd, 1, 2, tmp_path / "d.extxyz", 3)
+    assert cold.init_model is None and cold.threads == 3 and cold.model_dir == str(rd.model(1))
+    assert len(cold.seeds) == cold.settings.n_members and cold.seeds != train_task_for(cfg, rd, 1, 1, "d", 3).seeds
+    rd.model(0).mkdir(parents=True)
+    (rd.model(0) / "alal_model.json").write_text("{}")
+    warm = train_task_for(cfg, rd, 1, 2, tmp_path / "d.extxyz", 3)
+    assert warm.init_model == str(rd.model(0)) and warm.seeds == cold.seeds
+    if cfg["trainer.warm_start"] and cfg["trainer.max_epochs_warm_start"]:
+        assert warm.settings.max_epochs == cfg["trainer.max_epochs_warm_start"]
+
+
+def test_a_run_is_opened_new_and_resumed_with_its_config_changes_recorded(tmp_path):
+    import pytest
+
+    from alal.al.recovery import check_run_dir, open_run
+    from alal.errors import AlalError
+
+    cfg_path = tiny_config(tmp_path)
+    cfg = alconfig.load(cfg_path)
+    rd = RunDir(tmp_path / "run")
+    with pytest.raises(AlalError, match="nothing to resume"):
+        check_run_dir(rd, resume=True)
+    check_run_dir(rd, resume=False)
+    said = []
+    manifest = open_run(rd, cfg, resume=False, config_path=cfg_path, echo=said.append)
+    assert rd.exists() and (rd.path / "config.toml").read_text() == cfg_path.read_text() and not said
+    with pytest.raises(AlalError, match="already holds a run"):
+        check_run_dir(rd, resume=False)
+    check_run_dir(rd, resume=True)
+    changed = alconfig.from_dict({**alconfig.undotted(cfg.to_dict()), "loop": {**cfg.section("loop"), "max_labels": 7}})
+    again = open_run(rd, changed, resume=True, config_path=None, echo=said.append)
+    assert said == [f"config change applied on resume: loop.max_labels = 7 (was {cfg['loop.max_labels']!r})"]
+    assert len(again["sessions"]) == len(manifest["sessions"]) + 1
+

@@ -17,7 +17,6 @@ or absent.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -33,13 +32,11 @@ from alal.al import recovery
 from alal.al.builder import BuilderSettings, check_cell, random_cell
 from alal.al.candidates import Candidates
 from alal.al.execution import Execution, Flight, check_profile
-from alal.al.rundir import RunDir, new_manifest, read_json, record_resume, seed_for, write_text_atomic
-from alal.al.sampler import SamplerSettings, TrajectorySpec
+from alal.al.rundir import RunDir, read_json, seed_for
 from alal.al.status import progress_line, wall_used_s
 from alal.al.stopping import Counters, StopRule, finished, times_ps
-from alal.al.tasks import (SampleTask, TrainTask, generation_record, label_inputs, label_record, oracle_hash,
-                           trajectory_record, write_dataset)
-from alal.al.trainer import TrainSettings
+from alal.al.tasks import (generation_record, label_inputs, label_record, oracle_hash, sample_task_for,
+                           train_task_for, trajectory_record, write_dataset)
 from alal.data.store import Store
 from alal.errors import AlalError
 
@@ -89,24 +86,8 @@ class Loop:
     def prepare(self) -> None:
         """Checks, run directory, manifest and database; nothing is written before the checks pass."""
         self._check_inputs()
-        manifest = self.rd.read_manifest() if self.resume else None
-        changes = recovery.resume_changes(manifest["config"], self.cfg.to_dict()) if manifest else []
-        if manifest is not None and not self.cfg["run.database"]:  # a damaged or lost SQLite file: one line naming 'alal data rebuild', nothing written
-            from alal.data.journal import check_run_database
-            check_run_database(self.rd.path)
-        self.rd.create()
-        if manifest is None:
-            cfg = self.cfg
-            manifest = new_manifest(cfg.to_dict(), str(self.config_path) if self.config_path else cfg.source,
-                                    cfg["run.seed"], cfg.oracle_settings(), oracle_hash(cfg.oracle_settings()))
-            if self.config_path and self.config_path.is_file():
-                write_text_atomic(self.rd.path / "config.toml", self.config_path.read_text())
-        else:
-            record_resume(manifest, self.cfg.to_dict(), changes)
-            for k, o, n in changes:
-                self.echo(f"config change applied on resume: {k} = {n!r} (was {o!r})")
-        self.rd.write_manifest(manifest)
-        self.manifest = manifest
+        self.manifest = manifest = recovery.open_run(self.rd, self.cfg, resume=self.resume,
+                                                     config_path=self.config_path, echo=self.echo)
         self.store = Store(self.cfg["run.database"] or self.rd.db,  # RUN/ase.db or a postgresql:// URL
                            journal_dir=self.rd.path / "journal")  # labels journaled (alal.data.journal)
         self.session_id = f"session:{len(manifest['sessions'])}"
@@ -116,11 +97,7 @@ class Loop:
         cfg = self.cfg
         orc.check_available(cfg.oracle_settings(), self.element)
         check_profile(cfg["execution.profile"])
-        if self.rd.exists() and not self.resume:
-            raise AlalError(f"run directory '{self.rd.path}' already holds a run: continue it with --resume "
-                            f"{self.rd.path}, or choose another --run-dir")
-        if self.resume and not self.rd.exists():
-            raise AlalError(f"nothing to resume: '{self.rd.path}' has no {self.rd.manifest_path.name}")
+        recovery.check_run_dir(self.rd, self.resume)
         if self.custom_builder is not None:  # a custom builder is checked before anything is written
             check_cell(self.custom_builder(seed_for(cfg["run.seed"], "bootstrap", 0)), self.element, r_min_A=None)
 
@@ -282,7 +259,7 @@ class Loop:
             ids = [f"t{start + k:06d}" for k in range(s["trajectories_per_task"])]
             self._next_traj = start + len(ids)
             path = self.rd.traj_work / f"task-{ids[0]}.json"
-            self._sample_task(gen, ids).write(path)
+            sample_task_for(self.cfg, self.rd, gen, ids).write(path)
             fut = self.execution.submit("sample", path, s["time_limit_s"] * len(ids) + 120, s["threads"])
             self.flights.append(Flight("sample", fut, cost, {"ids": ids, "generation": gen, "task": str(path)}))
 
@@ -297,14 +274,6 @@ class Loop:
         coming = self.labels_count() + self.pending_count() + len(self.candidates) \
             + sum(len(f.info["ids"]) for f in self.in_flight("sample"))
         return coming - trained_on >= limit
-
-    def _sample_task(self, gen: int, ids: list[str]) -> SampleTask:
-        seed = self.cfg["run.seed"]
-        return SampleTask(
-            trajectories=[TrajectorySpec(traj_id=t, seed=seed_for(seed, "trajectory", t), generation=gen,
-                                         model_dir=str(self.rd.model(gen))) for t in ids],
-            out_dir=str(self.rd.traj_work), threads=self.cfg["sampler.threads"],
-            sampler=SamplerSettings.from_config(self.cfg), builder=BuilderSettings.from_config(self.cfg))
 
     def finish_sampling(self, flight: Flight) -> None:
         try:
@@ -387,7 +356,7 @@ class Loop:
         work = self.rd.train_work(gen)
         work.mkdir(parents=True, exist_ok=True)
         rows = self.store.labels(sources=TRAIN_SOURCES)
-        task = self._train_task(gen, attempt, work / f"dataset-attempt{attempt}.extxyz", cost)
+        task = train_task_for(self.cfg, self.rd, gen, attempt, work / f"dataset-attempt{attempt}.extxyz", cost)
         write_dataset(Path(task.dataset), rows)
         path = work / f"task-attempt{attempt}.json"
         task.write(path)
@@ -398,21 +367,6 @@ class Loop:
         self.echo(f"trainer: generation {gen} (attempt {attempt}) on {len(rows)} labels "
                   f"(train {splits['train']}, val {splits['val']}, test {splits['test']})"
                   + (", warm start" if task.init_model else ""))
-
-    def _train_task(self, gen: int, attempt: int, dataset: Path, threads: int) -> TrainTask:
-        t = self.cfg.section("trainer")
-        prev = self.rd.model(gen - 1)
-        settings = TrainSettings.from_config(self.cfg)
-        warm = t["warm_start"] and gen > 0 and (prev / "alal_model.json").is_file()
-        if warm and t["max_epochs_warm_start"]:
-            settings = dataclasses.replace(settings, max_epochs=t["max_epochs_warm_start"])
-        seed = self.cfg["run.seed"]
-        return TrainTask(
-            generation=gen, attempt=attempt, dataset=str(dataset), model_dir=str(self.rd.model(gen)),
-            features_dir=str(self.rd.features), settings=settings, element=self.element,
-            seeds=[seed_for(seed, "train", gen, attempt, m) % (2**31) for m in range(settings.n_members)],
-            data_seed=seed_for(seed, "train-data", gen, attempt) % (2**31), init_model=str(prev) if warm else None,
-            run_name=self.cfg["run.name"], threads=threads)
 
     def finish_training(self, flight: Flight) -> None:
         gen, attempt = flight.info["generation"], flight.info["attempt"]

@@ -1,4 +1,5 @@
-"""What a driver finds on disk that its database does not know yet: the work of tasks that finished or died
+"""Starting and resuming a run (:func:`check_run_dir`, :func:`open_run`: the run directory, its manifest and the
+config changes a resume may make), and what a driver finds on disk that its database does not know yet: the work of tasks that finished or died
 while no driver was watching (``--resume`` after a crash or ``kill -9``), and of tasks the executor lost.
 
 Tasks write their results atomically next to their task files (:mod:`alal.al.worker`), so a result file is
@@ -13,13 +14,47 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import Callable
 
 from alal.al import config as alconfig
 from alal.al import oracle as orc
-from alal.al.rundir import RunDir, read_json
-from alal.al.tasks import SampleTask, atoms_from_dict
+from alal.al.rundir import RunDir, new_manifest, read_json, record_resume, write_text_atomic
+from alal.al.tasks import SampleTask, atoms_from_dict, oracle_hash
 from alal.data.store import Store
 from alal.errors import AlalError
+
+
+def check_run_dir(rd: RunDir, resume: bool) -> None:
+    """A new run needs a free run directory, a resumed one a run to continue."""
+    if rd.exists() and not resume:
+        raise AlalError(f"run directory '{rd.path}' already holds a run: continue it with --resume "
+                        f"{rd.path}, or choose another --run-dir")
+    if resume and not rd.exists():
+        raise AlalError(f"nothing to resume: '{rd.path}' has no {rd.manifest_path.name}")
+
+
+def open_run(rd: RunDir, cfg: alconfig.ALConfig, *, resume: bool, config_path: Path | None,
+             echo: Callable[[str], None]) -> dict:
+    """Create or continue the run directory and return its manifest, written back. On resume the config changes
+    are checked (:func:`resume_changes`), recorded in the manifest and echoed, and a SQLite database is checked
+    before anything is written; a new run gets a new manifest and a copy of its config file."""
+    manifest = rd.read_manifest() if resume else None
+    changes = resume_changes(manifest["config"], cfg.to_dict()) if manifest else []
+    if manifest is not None and not cfg["run.database"]:  # a damaged or lost SQLite file: one line naming 'alal data rebuild', nothing written
+        from alal.data.journal import check_run_database
+        check_run_database(rd.path)
+    rd.create()
+    if manifest is None:
+        manifest = new_manifest(cfg.to_dict(), str(config_path) if config_path else cfg.source,
+                                cfg["run.seed"], cfg.oracle_settings(), oracle_hash(cfg.oracle_settings()))
+        if config_path and config_path.is_file():
+            write_text_atomic(rd.path / "config.toml", config_path.read_text())
+    else:
+        record_resume(manifest, cfg.to_dict(), changes)
+        for k, o, n in changes:
+            echo(f"config change applied on resume: {k} = {n!r} (was {o!r})")
+    rd.write_manifest(manifest)
+    return manifest
 
 
 def resume_changes(old: dict, new: dict) -> list[tuple]:

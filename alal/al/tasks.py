@@ -14,6 +14,7 @@ files still in flight, so keys are only ever added (with a default when read), n
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -26,7 +27,7 @@ from ase import Atoms
 
 from alal.al import oracle as orc
 from alal.al.builder import BuilderSettings
-from alal.al.rundir import write_json_atomic
+from alal.al.rundir import RunDir, seed_for, write_json_atomic
 from alal.al.sampler import EVENT_REASONS, SamplerSettings, TrajectoryResult, TrajectorySpec
 from alal.data.hashing import structure_hash, unit_interval
 
@@ -118,6 +119,36 @@ class TrainTask(_TaskFile):
                    features_dir=d["features_dir"], settings=TrainSettings(**_tuples(d["settings"])),
                    element=d["element"], seeds=list(d["seeds"]), data_seed=d["data_seed"],
                    init_model=d.get("init_model"), run_name=d["run_name"], threads=d.get("threads", 1))
+
+
+def sample_task_for(cfg, rd: RunDir, gen: int, ids: list[str]) -> SampleTask:
+    """The sampling task of trajectories ``ids`` with generation ``gen``'s model (``cfg``: the run's ALConfig)."""
+    seed = cfg["run.seed"]
+    return SampleTask(
+        trajectories=[TrajectorySpec(traj_id=t, seed=seed_for(seed, "trajectory", t), generation=gen,
+                                     model_dir=str(rd.model(gen))) for t in ids],
+        out_dir=str(rd.traj_work), threads=cfg["sampler.threads"],
+        sampler=SamplerSettings.from_config(cfg), builder=BuilderSettings.from_config(cfg))
+
+
+def train_task_for(cfg, rd: RunDir, gen: int, attempt: int, dataset: Path, threads: int) -> TrainTask:
+    """Training attempt ``attempt`` of generation ``gen`` on ``dataset``; a warm start from the previous generation
+    when ``trainer.warm_start`` and its model exists."""
+    from alal.al.trainer import TrainSettings
+
+    t = cfg.section("trainer")
+    prev = rd.model(gen - 1)
+    settings = TrainSettings.from_config(cfg)
+    warm = t["warm_start"] and gen > 0 and (prev / "alal_model.json").is_file()
+    if warm and t["max_epochs_warm_start"]:
+        settings = dataclasses.replace(settings, max_epochs=t["max_epochs_warm_start"])
+    seed = cfg["run.seed"]
+    return TrainTask(
+        generation=gen, attempt=attempt, dataset=str(dataset), model_dir=str(rd.model(gen)),
+        features_dir=str(rd.features), settings=settings, element=cfg["run.element"],
+        seeds=[seed_for(seed, "train", gen, attempt, m) % (2**31) for m in range(settings.n_members)],
+        data_seed=seed_for(seed, "train-data", gen, attempt) % (2**31), init_model=str(prev) if warm else None,
+        run_name=cfg["run.name"], threads=threads)
 
 
 def read_task(kind: str, path: str | Path) -> SampleTask | TrainTask:
