@@ -165,3 +165,46 @@ def test_a_run_is_opened_new_and_resumed_with_its_config_changes_recorded(tmp_pa
     assert said == [f"config change applied on resume: loop.max_labels = 7 (was {cfg['loop.max_labels']!r})"]
     assert len(again["sessions"]) == len(manifest["sessions"]) + 1
 
+
+# a labelling attempt's input.json as the loop wrote it before it was a dataclass (a dict dumped in one line)
+OLD_LABEL_INPUT = ('{"hash": "3f2a9c", "attempt": 2, "settings": {"kind": "emt"}, "faults": {}, "want_stress": true, '
+                   '"threads": 2, "numbers": [13, 13], "positions": [[0.0, 0.0, 0.0], [2.0, 2.0, 0.0]], '
+                   '"cell": [[4.05, 0.0, 0.0], [0.0, 4.05, 0.0], [0.0, 0.0, 4.05]], "pbc": [true, true, true]}')
+
+
+def test_a_label_input_in_the_old_format_loads_and_is_written_the_same(tmp_path):
+    from alal.al.oracle import LabelTask, child_main, read_result, write_input
+
+    task = LabelTask.from_json(OLD_LABEL_INPUT)
+    assert (task.hash, task.attempt, task.settings, task.threads, task.want_stress) == ("3f2a9c", 2, {"kind": "emt"}, 2, True)
+    assert task.to_json() == OLD_LABEL_INPUT  # same keys, same order: an old run's oracle reads new files too
+    write_input(tmp_path / "input.json", task.atoms(), "3f2a9c", 2, {"kind": "emt"}, None, True, 2)
+    assert (tmp_path / "input.json").read_text() == OLD_LABEL_INPUT
+    assert read_task("label", tmp_path / "input.json") == task
+    # keys an older file may lack get the defaults the oracle child always used
+    bare = {k: v for k, v in json.loads(OLD_LABEL_INPUT).items() if k not in ("faults", "want_stress", "threads")}
+    assert LabelTask.from_dict(bare) == LabelTask.from_dict({**bare, "faults": {}, "want_stress": True, "threads": 1})
+    assert child_main(str(tmp_path / "input.json"), str(tmp_path / "result.json")) == 0
+    res = read_result(tmp_path / "result.json")
+    assert res.ok and (res.hash, res.attempt, res.settings) == ("3f2a9c", 2, {"kind": "emt"})
+    assert task.lost("timeout", "killed", wall_s=3.0) == type(res)(hash="3f2a9c", attempt=2, outcome="timeout",
+                                                                   reason="killed", wall_s=3.0, settings={"kind": "emt"})
+
+
+def test_a_lost_labelling_task_leaves_a_lost_result_for_each_attempt_without_one(tmp_path):
+    from alal.al.oracle import LabelTask, read_result
+    from alal.al.recovery import record_lost_attempts
+
+    items = []
+    for k in range(2):
+        (tmp_path / f"a{k}").mkdir()
+        inp, res = tmp_path / f"a{k}" / "input.json", tmp_path / f"a{k}" / "result.json"
+        inp.write_text(OLD_LABEL_INPUT.replace("3f2a9c", f"h{k}"))
+        items.append((str(inp), str(res)))
+    done = LabelTask.read(items[0][0]).lost("ok", "")
+    Path(items[0][1]).write_text(done.to_json())
+    record_lost_attempts(items, TimeoutError("worker gone"))
+    assert read_result(Path(items[0][1])) == done  # a result already there is kept
+    lost = read_result(Path(items[1][1]))
+    assert (lost.hash, lost.attempt, lost.outcome, lost.settings) == ("h1", 2, "lost", {"kind": "emt"})
+    assert lost.reason == "the labelling task was lost: TimeoutError: worker gone"

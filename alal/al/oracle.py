@@ -62,6 +62,62 @@ class OracleResult:
         return cls(**json.loads(text))
 
 
+@dataclass
+class LabelTask:
+    """One labelling attempt, the file ``input.json`` of its attempt directory (:func:`attempt_dir`): written by
+    the loop (:func:`alal.al.tasks.label_inputs`), read by the oracle child (:func:`child_main`). The keys are the
+    run directory's file format; ``faults``, ``want_stress`` and ``threads`` may be absent in a file (defaults)."""
+
+    hash: str
+    attempt: int
+    settings: dict  # the calculator settings of this attempt (:func:`attempt_settings`)
+    faults: dict  # injected failures, tests only
+    want_stress: bool
+    threads: int
+    numbers: list
+    positions: list
+    cell: list
+    pbc: list
+
+    @classmethod
+    def of(cls, atoms: Atoms, h: str, attempt: int, settings: dict, faults: dict | None = None,
+           want_stress: bool = True, threads: int = 1) -> "LabelTask":
+        return cls(hash=h, attempt=attempt, settings=settings, faults=faults or {}, want_stress=want_stress,
+                   threads=threads, numbers=atoms.numbers.tolist(), positions=atoms.get_positions().tolist(),
+                   cell=atoms.cell.array.tolist(), pbc=[bool(x) for x in atoms.pbc])
+
+    def atoms(self) -> Atoms:
+        return Atoms(numbers=self.numbers, positions=self.positions, cell=self.cell, pbc=self.pbc)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LabelTask":
+        return cls(hash=d["hash"], attempt=d["attempt"], settings=d["settings"], faults=d.get("faults") or {},
+                   want_stress=d.get("want_stress", True), threads=d.get("threads", 1), numbers=d["numbers"],
+                   positions=d["positions"], cell=d["cell"], pbc=d["pbc"])
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> "LabelTask":
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def read(cls, path: str | Path) -> "LabelTask":
+        return cls.from_json(Path(path).read_text())
+
+    def write(self, path: str | Path) -> None:
+        write_atomic(Path(path), self.to_json())
+
+    def lost(self, outcome: str, reason: str, wall_s: float = 0.0) -> "OracleResult":
+        """The result of this attempt when it produced none itself (timeout, crash, lost task)."""
+        return OracleResult(hash=self.hash, attempt=self.attempt, outcome=outcome, reason=reason, wall_s=wall_s,
+                            settings=self.settings)
+
+
 # --------------------------------------------------------------------------------------- settings
 
 
@@ -257,25 +313,7 @@ def classify(exc: BaseException) -> tuple[str, str]:
 
 def write_input(path: Path, atoms: Atoms, h: str, attempt: int, settings: dict, faults: dict | None,
                 want_stress: bool, threads: int) -> None:
-    payload = {
-        "hash": h,
-        "attempt": attempt,
-        "settings": settings,
-        "faults": faults or {},
-        "want_stress": want_stress,
-        "threads": threads,
-        "numbers": atoms.numbers.tolist(),
-        "positions": atoms.get_positions().tolist(),
-        "cell": atoms.cell.array.tolist(),
-        "pbc": [bool(x) for x in atoms.pbc],
-    }
-    write_atomic(path, json.dumps(payload))
-
-
-def read_input(path: Path) -> tuple[Atoms, dict]:
-    p = json.loads(Path(path).read_text())
-    atoms = Atoms(numbers=p["numbers"], positions=p["positions"], cell=p["cell"], pbc=p["pbc"])
-    return atoms, p
+    LabelTask.of(atoms, h, attempt, settings, faults, want_stress, threads).write(path)
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -321,14 +359,14 @@ def run_attempts(items: list[tuple[Path, Path]], *, time_limit_s: float, python:
         for _, r in remaining:  # markers of an earlier, killed driver session would look like old starts
             r.with_name(r.name + ".started").unlink(missing_ok=True)
         first_in, first_res = remaining[0]
-        payload = json.loads(first_in.read_text())
+        first = LabelTask.read(first_in)
         list_file = first_res.with_name("batch.json")
         write_atomic(list_file, json.dumps([[str(i), str(r)] for i, r in remaining]))
         cmd = [python or sys.executable, "-m", "alal.al.worker", "oracle-batch", str(list_file)]
         if mpi_processes > 1:
             cmd = ["mpiexec", "-n", str(mpi_processes)] + cmd
         env = dict(os.environ)
-        threads = str(payload.get("threads", 1))
+        threads = str(first.threads)
         env.update(OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
         log = first_res.with_name("child.log")
         timed_out = False
@@ -345,10 +383,8 @@ def run_attempts(items: list[tuple[Path, Path]], *, time_limit_s: float, python:
                     age = None
                 if age is not None and age > time_limit_s:
                     _kill_group(proc)
-                    p = json.loads(running[0].read_text())
-                    res = OracleResult(hash=p["hash"], attempt=p["attempt"], outcome="timeout",
-                                       reason=f"no result within oracle.time_limit_s = {time_limit_s:g} s; killed",
-                                       wall_s=age, settings=p["settings"])
+                    res = LabelTask.read(running[0]).lost(
+                        "timeout", f"no result within oracle.time_limit_s = {time_limit_s:g} s; killed", wall_s=age)
                     write_atomic(running[1], res.to_json())
                     timed_out = True
                     break
@@ -361,10 +397,8 @@ def run_attempts(items: list[tuple[Path, Path]], *, time_limit_s: float, python:
         if pending and not timed_out:
             # the child ended without a result for the attempt it was on: a crash (never retried in a loop)
             i, r = pending[0]
-            p = json.loads(i.read_text())
-            res = OracleResult(hash=p["hash"], attempt=p["attempt"], outcome="crash",
-                               reason=f"the labelling process died (exit code {rc}) without a result: {_tail(log)}",
-                               settings=p["settings"])
+            res = LabelTask.read(i).lost(
+                "crash", f"the labelling process died (exit code {rc}) without a result: {_tail(log)}")
             write_atomic(r, res.to_json())
             pending = pending[1:]
         remaining = pending
@@ -416,11 +450,11 @@ def die_with_parent() -> None:
 
 
 def child_main(input_path: str, result_path: str) -> int:
-    atoms, p = read_input(Path(input_path))
+    task = LabelTask.read(input_path)
     Path(result_path + ".started").touch()
-    txt = str(Path(result_path).with_name("calculator.txt")) if p["settings"]["kind"] == "gpaw" else None
-    res = compute(atoms, p["hash"], p["attempt"], p["settings"], faults=p.get("faults"),
-                  want_stress=p.get("want_stress", True), txt=txt)
+    txt = str(Path(result_path).with_name("calculator.txt")) if task.settings["kind"] == "gpaw" else None
+    res = compute(task.atoms(), task.hash, task.attempt, task.settings, faults=task.faults,
+                  want_stress=task.want_stress, txt=txt)
     write_atomic(Path(result_path), res.to_json())
     return 0
 

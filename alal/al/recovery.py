@@ -10,7 +10,6 @@ recorded exactly as it would have been.
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from pathlib import Path
@@ -146,10 +145,7 @@ def record_lost_attempts(items: list[tuple[str, str]], exc: BaseException) -> No
     one, so the attempt is counted and the structure requeued like any other failure."""
     for inp, res in items:
         if orc.read_result(Path(res)) is None:
-            payload = json.loads(Path(inp).read_text())
-            lost = orc.OracleResult(hash=payload["hash"], attempt=payload["attempt"], outcome="lost",
-                                    reason=f"the labelling task was lost: {type(exc).__name__}: {exc}"[:400],
-                                    settings=payload["settings"])
+            lost = orc.LabelTask.read(inp).lost("lost", f"the labelling task was lost: {type(exc).__name__}: {exc}"[:400])
             orc.write_atomic(Path(res), lost.to_json())
 
 

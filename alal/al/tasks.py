@@ -1,7 +1,7 @@
 """The files between the loop and :mod:`alal.al.worker`: what a task gets, what it leaves, and how what it
 leaves becomes a database record.
 
-  work/oracle/…/input.json                     one labelling attempt (:func:`label_inputs`)
+  work/oracle/…/input.json                     a :class:`LabelTask`: one labelling attempt (:func:`label_inputs`)
   work/traj/task-tNNNNNN.json                  a :class:`SampleTask`: a few trajectories for one process
   work/traj/tNNNNNN.json                       one trajectory's result (:func:`trajectory_payload`)
   work/train/gen-NNN/task-attemptK.json        a :class:`TrainTask`: one training attempt of a generation
@@ -26,6 +26,7 @@ import numpy as np
 from ase import Atoms
 
 from alal.al import oracle as orc
+from alal.al.oracle import LabelTask
 from alal.al.builder import BuilderSettings
 from alal.al.rundir import RunDir, seed_for, write_json_atomic
 from alal.al.sampler import EVENT_REASONS, SamplerSettings, TrajectoryResult, TrajectorySpec
@@ -151,8 +152,8 @@ def train_task_for(cfg, rd: RunDir, gen: int, attempt: int, dataset: Path, threa
         run_name=cfg["run.name"], threads=threads)
 
 
-def read_task(kind: str, path: str | Path) -> SampleTask | TrainTask:
-    return {"sample": SampleTask, "train": TrainTask}[kind].read(path)
+def read_task(kind: str, path: str | Path) -> SampleTask | TrainTask | LabelTask:
+    return {"sample": SampleTask, "train": TrainTask, "label": LabelTask}[kind].read(path)
 
 
 def label_inputs(oracle_work: Path, rows: list, settings: dict, retry: dict, faults: dict,
@@ -166,8 +167,8 @@ def label_inputs(oracle_work: Path, rows: list, settings: dict, retry: dict, fau
         d.mkdir(parents=True, exist_ok=True)
         inp, res = d / "input.json", d / "result.json"
         if not inp.is_file():
-            orc.write_input(inp, row.toatoms(), row.hash, attempt, orc.attempt_settings(settings, attempt, retry),
-                            faults, True, threads)
+            LabelTask.of(row.toatoms(), row.hash, attempt, orc.attempt_settings(settings, attempt, retry), faults,
+                         want_stress=True, threads=threads).write(inp)
         items.append((str(inp), str(res)))
     return items
 
