@@ -208,3 +208,32 @@ def test_a_lost_labelling_task_leaves_a_lost_result_for_each_attempt_without_one
     lost = read_result(Path(items[1][1]))
     assert (lost.hash, lost.attempt, lost.outcome, lost.settings) == ("h1", 2, "lost", {"kind": "emt"})
     assert lost.reason == "the labelling task was lost: TimeoutError: worker gone"
+
+
+def test_a_labelling_result_is_recorded_once_and_a_failure_sets_the_status(tmp_path):
+    from alal.al import oracle as orc
+    from alal.al.recovery import record_generation, record_label
+
+    store = Store(tmp_path / "ase.db")
+    atoms = old_label_atoms()
+    h, _ = store.add_structure(atoms, source="bootstrap", generation=-1)
+    kw = dict(max_attempts=3, val_fraction=0.1, test_fraction=0.1)
+    failed = orc.OracleResult(hash=h, attempt=1, outcome="scf", reason="no convergence", settings={"kind": "emt"})
+    assert record_label(store, failed, **kw) == f"oracle: {h[:10]} attempt 1 scf (will retry): no convergence"
+    assert record_label(store, failed, **kw) is None  # the same result seen again: nothing recorded twice
+    assert store.structure(h).status == "pending" and len(store.attempts()) == 1
+    ok = orc.compute(atoms, h, 2, {"kind": "emt"})
+    assert record_label(store, ok, **kw) is None
+    assert store.structure(h).status == "labelled" and store.count(kind="label") == 1 and len(store.attempts()) == 2
+    report = {"n_labels": 1, "epochs": 3, "train_wall_s": 2.0,
+              "test_errors": {"energy_rmse_meV_per_atom": 1.5, "force_rmse_eV_A": 0.05}}
+    msg = record_generation(store, 0, 1, tmp_path / "gen-000", report)
+    assert msg == ("trainer: generation 0 ready (1 labels, 3 epochs, 2 s); test errors: energy 1.5 meV/atom RMSE, "
+                   "forces 0.050 eV/Å RMSE")
+    assert record_generation(store, 0, 1, tmp_path / "gen-000", report) is None and store.latest_generation() == 0
+
+
+def old_label_atoms():
+    from alal.al.oracle import LabelTask
+
+    return LabelTask.from_json(OLD_LABEL_INPUT).atoms()

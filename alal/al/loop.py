@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 from ase import Atoms
 
 from alal.al import config as alconfig
@@ -35,8 +34,7 @@ from alal.al.execution import Execution, Flight, check_profile
 from alal.al.rundir import RunDir, read_json, seed_for
 from alal.al.status import progress_line, wall_used_s
 from alal.al.stopping import Counters, StopRule, finished, times_ps
-from alal.al.tasks import (generation_record, label_inputs, label_record, oracle_hash, sample_task_for,
-                           train_task_for, trajectory_record, write_dataset)
+from alal.al.tasks import label_inputs, sample_task_for, train_task_for, trajectory_record, write_dataset
 from alal.data.store import Store
 from alal.errors import AlalError
 
@@ -216,27 +214,11 @@ class Loop:
                 self.process_label(res)
 
     def process_label(self, res: orc.OracleResult) -> None:
-        row = self.store.structure(res.hash)
-        if row is None:
-            return
-        if row.status != "pending" or int(row.get("attempts", 0)) >= res.attempt:
-            return  # already processed (a second look at the same result file)
-        self.store.add_attempt(res.hash, res.attempt, res.outcome, res.reason, res.wall_s, host=res.host,
-                               oracle_hash=oracle_hash(res.settings))
-        if res.ok:
-            self._add_label(res, row)
-            return
-        status, verb = recovery.after_failure(res, self.cfg["oracle.max_attempts"])
-        self.store.set_status(res.hash, status, attempts=res.attempt, reason=f"{res.outcome}: {res.reason}"[:400])
-        self.echo(f"oracle: {res.hash[:10]} attempt {res.attempt} {res.outcome} ({verb}): {res.reason[:120]}")
-
-    def _add_label(self, res: orc.OracleResult, row) -> None:
         tr = self.cfg.section("trainer")
-        self.store.add_label(res.hash, row.toatoms(), res.energy_eV, np.array(res.forces_eV_A),
-                             None if res.stress_eV_A3 is None else np.array(res.stress_eV_A3),
-                             kvp=label_record(res, row, tr["val_fraction"], tr["test_fraction"]),
-                             data={"oracle_settings": res.settings})
-        self.store.set_status(res.hash, "labelled", attempts=res.attempt, reason="")
+        msg = recovery.record_label(self.store, res, max_attempts=self.cfg["oracle.max_attempts"],
+                                    val_fraction=tr["val_fraction"], test_fraction=tr["test_fraction"])
+        if msg:
+            self.echo(msg)
 
     # ---------------------------------------------------------------------------- sampling
 
@@ -387,14 +369,8 @@ class Loop:
                   f"generation {self.generation()} keeps serving")
 
     def register_generation(self, gen: int, attempt: int, model: Path, report: dict) -> None:
-        kvp = generation_record(model, report)
-        te = report.get("test_errors", {})
-        if self.store.add_generation(gen, attempt, kvp, {"report": {k: v for k, v in report.items() if k != "history"}}):
-            msg = f"trainer: generation {gen} ready ({kvp['n_labels']} labels, {kvp['epochs']} epochs, " \
-                  f"{kvp['train_wall_s']:.0f} s)"
-            if te:
-                msg += (f"; test errors: energy {te['energy_rmse_meV_per_atom']:.1f} meV/atom RMSE, "
-                        f"forces {te['force_rmse_eV_A']:.3f} eV/Å RMSE")
+        msg = recovery.record_generation(self.store, gen, attempt, model, report)
+        if msg:
             self.echo(msg)
 
     # -------------------------------------------------------------------------- stop rule

@@ -4,8 +4,8 @@ while no driver was watching (``--resume`` after a crash or ``kill -9``), and of
 
 Tasks write their results atomically next to their task files (:mod:`alal.al.worker`), so a result file is
 either complete or absent. These functions only find and read; the loop records what they return through its
-usual paths (the same code that handles a task finishing under its eyes), so a result collected here is
-recorded exactly as it would have been.
+usual paths (the same code that handles a task finishing under its eyes, e.g. :func:`record_label`), so a
+result collected here is recorded exactly as it would have been.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from alal.al import config as alconfig
 from alal.al import oracle as orc
 from alal.al.rundir import RunDir, new_manifest, read_json, record_resume, write_text_atomic
-from alal.al.tasks import SampleTask, atoms_from_dict, oracle_hash
+from alal.al.tasks import SampleTask, atoms_from_dict, generation_record, label_record, oracle_hash
 from alal.data.store import Store
 from alal.errors import AlalError
 
@@ -159,6 +161,41 @@ def after_failure(res: orc.OracleResult, max_attempts: int) -> tuple[str, str]:
     if res.attempt >= max_attempts:
         return "failed", "retry budget spent"
     return "pending", "will retry" if action == "retry" else "requeued"
+
+
+def record_label(store: Store, res: orc.OracleResult, *, max_attempts: int, val_fraction: float,
+                 test_fraction: float) -> str | None:
+    """Record a labelling attempt's result, collected live or from disk: the attempt, then the label or the
+    structure's status after the failure (:func:`after_failure`). A result already recorded (a second look at the
+    same file) changes nothing. Returns the line reporting a failed attempt, else None."""
+    row = store.structure(res.hash)
+    if row is None or row.status != "pending" or int(row.get("attempts", 0)) >= res.attempt:
+        return None
+    store.add_attempt(res.hash, res.attempt, res.outcome, res.reason, res.wall_s, host=res.host,
+                      oracle_hash=oracle_hash(res.settings))
+    if res.ok:
+        store.add_label(res.hash, row.toatoms(), res.energy_eV, np.array(res.forces_eV_A),
+                        None if res.stress_eV_A3 is None else np.array(res.stress_eV_A3),
+                        kvp=label_record(res, row, val_fraction, test_fraction), data={"oracle_settings": res.settings})
+        store.set_status(res.hash, "labelled", attempts=res.attempt, reason="")
+        return None
+    status, verb = after_failure(res, max_attempts)
+    store.set_status(res.hash, status, attempts=res.attempt, reason=f"{res.outcome}: {res.reason}"[:400])
+    return f"oracle: {res.hash[:10]} attempt {res.attempt} {res.outcome} ({verb}): {res.reason[:120]}"
+
+
+def record_generation(store: Store, gen: int, attempt: int, model: Path, report: dict) -> str | None:
+    """Record a complete model directory as generation ``gen`` (found live or from disk). Returns the line
+    announcing it, or None when the generation was recorded already."""
+    kvp = generation_record(model, report)
+    if not store.add_generation(gen, attempt, kvp, {"report": {k: v for k, v in report.items() if k != "history"}}):
+        return None
+    msg = f"trainer: generation {gen} ready ({kvp['n_labels']} labels, {kvp['epochs']} epochs, {kvp['train_wall_s']:.0f} s)"
+    te = report.get("test_errors", {})
+    if te:
+        msg += (f"; test errors: energy {te['energy_rmse_meV_per_atom']:.1f} meV/atom RMSE, "
+                f"forces {te['force_rmse_eV_A']:.3f} eV/Å RMSE")
+    return msg
 
 
 def task_failure(status: dict) -> str:
