@@ -19,6 +19,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import dataclasses
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,12 @@ class Loop:
             from alal.data.journal import check_run_database
             check_run_database(self.rd.path)
         self.rd.create()
+        self.rd.lock()  # one driver per run (a second one is refused, naming the first)
+        if manifest is not None:
+            manifest.setdefault("run_id", os.urandom(8).hex())  # runs made before run ids
+        store = Store(self.cfg["run.database"] or self.rd.db,  # RUN/ase.db or a postgresql:// URL
+                      journal_dir=self.rd.path / "journal")  # labels journaled (alal.data.journal)
+        store.check_owner(manifest["run_id"] if manifest else None, self.rd.path)  # not another run's database
         if manifest is None:
             cfg = self.cfg
             manifest = new_manifest(cfg.to_dict(), str(self.config_path) if self.config_path else cfg.source,
@@ -107,15 +114,15 @@ class Loop:
                 self.echo(f"config change applied on resume: {k} = {n!r} (was {o!r})")
         self.rd.write_manifest(manifest)
         self.manifest = manifest
-        self.store = Store(self.cfg["run.database"] or self.rd.db,  # RUN/ase.db or a postgresql:// URL
-                           journal_dir=self.rd.path / "journal")  # labels journaled (alal.data.journal)
+        self.store = store
+        store.claim(manifest["run_id"], self.rd.path)
         self.session_id = f"session:{len(manifest['sessions'])}"
         self.store.insert(self.session_id, None, {"kind": "session", "started": time.time(), "last_seen": time.time()})
 
     def _check_inputs(self) -> None:
         cfg = self.cfg
         orc.check_available(cfg.oracle_settings(), self.element)
-        check_profile(cfg["execution.profile"])
+        check_profile(cfg["execution.profile"], cfg, scheduler=True)  # keys, walltimes >= task limits, sbatch --test-only
         if self.rd.exists() and not self.resume:
             raise AlalError(f"run directory '{self.rd.path}' already holds a run: continue it with --resume "
                             f"{self.rd.path}, or choose another --run-dir")
@@ -484,7 +491,9 @@ class Loop:
     def check_stop(self) -> None:
         if self.stopping:
             return
-        attempts = self.store.attempts()
+        # an attempt lost with its batch job (cancelled, out of walltime, node gone) is requeued within the retry
+        # budget like any failure but says nothing about the oracle: it does not count towards the failure fraction
+        attempts = [a for a in self.store.attempts() if a.outcome != "lost"]
         decision = self.stop_rule.decide(times_ps(self.finished_trajectories()), Counters(
             n_labels=self.labels_count(), generation=self.generation(), wall_s=self.wall_used_s(),
             n_attempts=len(attempts), n_failed_attempts=sum(1 for a in attempts if a.outcome != "ok")))
@@ -527,7 +536,8 @@ class Loop:
         own_execution = self.execution is None
         if own_execution:
             e = self.cfg.section("execution")
-            self.execution = Execution(self.rd.path, profile=e["profile"], workers=e["workers"], python=e["python"])
+            self.execution = Execution(self.rd.path, profile=e["profile"], workers=e["workers"], python=e["python"],
+                                       echo=self.echo)
         self.echo(f"run {self.rd.path}: {self.execution.description}")
         try:
             self.recover()
@@ -537,12 +547,15 @@ class Loop:
             self.stopping, self.stop_message = "failed", str(abort)
             self._drain()
         finally:
-            self.progress(force=True)
-            if self.stopping:
-                self.store.update(self.session_id, stop_status=self.stopping, stop_message=self.stop_message[:400],
-                                  stopped_at=time.time())
-            if own_execution:
-                self.execution.close()
+            try:
+                self.progress(force=True)
+                if self.stopping:
+                    self.store.update(self.session_id, stop_status=self.stopping,
+                                      stop_message=self.stop_message[:400], stopped_at=time.time())
+            finally:  # the batch jobs are cancelled even when the database is gone
+                if own_execution:
+                    self.execution.close()
+                self.rd.unlock()
         return self.outcome()
 
     def _loop(self) -> None:
