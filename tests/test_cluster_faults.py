@@ -5,7 +5,6 @@ cancelled or out of walltime, the database server restarted, a second driver, ba
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
