@@ -20,12 +20,13 @@ endif
 export TORCHANI_NO_WARN_EXTENSIONS := 1
 export MPLBACKEND := Agg
 
-.PHONY: all install validate test test-slow check-wheel bench bench-al reference train discover clean distclean help
+.PHONY: all install validate test test-slow test-cluster check-wheel bench bench-al reference train discover clean distclean help
 
 help:
 	@echo "make validate   quick validation of the default potentials -> $(OUT)/ (report.html, report.pdf, results.json)"
 	@echo "make test       the test suite (tier 1, ~10 min on 2 cores)"
 	@echo "make test-slow  longer physics tests (pytest -m slow)"
+	@echo "make test-cluster  live one-node Slurm cluster + PostgreSQL server: AL through Slurm, datasets on PostgreSQL (pytest -m cluster; root installs slurm/munge with apt)"
 	@echo "make check-wheel  build the wheel, pip-install it into a fresh venv, run alal validate outside the repo"
 	@echo "make bench      ANI engine / torchani / LAMMPS / EMT speed table -> reports/bench/"
 	@echo "make bench-al   active-learning sampler/trainer throughput, current beside new path -> reports/bench/al.json"
@@ -61,10 +62,25 @@ validate: $(STAMP)
 	$(PY) -m alal.cli validate --potentials $(POTENTIALS) --tier $(TIER) --out $(OUT)
 
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" tests
+	$(PY) -m pytest -q -m "not slow and not cluster" tests
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow tests
+
+# Live services started by the tests themselves (tests/live_services.py): slurmctld + slurmd + munged on this host
+# and a PostgreSQL server (the machine's postgres binaries). Slurm and munge come from apt when missing and we are
+# root; where they cannot be had, the Slurm tests skip with the reason (-rs prints it).
+CLUSTER_PKGS := slurmctld slurmd slurm-client munge
+
+test-cluster: $(STAMP)
+	@missing=""; for p in $(CLUSTER_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = "0" ]; then echo ">> apt-get install$$missing"; \
+	    (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null) || \
+	      echo "!! apt-get install$$missing failed: the Slurm tests will skip"; \
+	  else echo "!! missing system packages:$$missing (the Slurm tests skip): sudo apt-get install$$missing"; fi; \
+	fi
+	$(PY) -m pytest -q -rs -m cluster tests
 
 check-wheel:
 	.ci/check-wheel $(PYTHON_BOOTSTRAP)

@@ -1,4 +1,7 @@
-"""The run database: idempotent writes keyed by structure hash; two processes writing at once."""
+"""The run database: idempotent writes keyed by structure hash; two processes writing at once.
+
+Tests taking ``run_database`` run on SQLite (make test) and on a live PostgreSQL server (make test-cluster,
+tests/live_services.py): each case gets its own fresh database."""
 
 import multiprocessing as mp
 
@@ -12,8 +15,8 @@ from alal.errors import AlalError
 SMALL = BuilderSettings(side_A=(6.0, 7.0), density_g_cm3=(2.0, 3.0))
 
 
-def test_structure_hash_survives_a_database_round_trip(tmp_path):
-    s = Store(tmp_path / "a.db")
+def test_structure_hash_survives_a_database_round_trip(run_database):
+    s = Store(run_database("a"))
     a = random_cell(3, SMALL)
     h, inserted = s.add_structure(a, source="bootstrap")
     assert inserted and h == structure_hash(a)
@@ -23,8 +26,8 @@ def test_structure_hash_survives_a_database_round_trip(tmp_path):
     assert structure_hash(b) != h
 
 
-def test_writes_are_idempotent(tmp_path):
-    s = Store(tmp_path / "a.db")
+def test_writes_are_idempotent(run_database):
+    s = Store(run_database("a"))
     a = random_cell(4, SMALL)
     h, first = s.add_structure(a, source="bootstrap")
     _, second = s.add_structure(a.copy(), source="al")
@@ -50,8 +53,8 @@ def _writer(path, lo, hi, out):
         out.put(("error", repr(exc)))
 
 
-def test_two_processes_writing_the_same_database(tmp_path):
-    path = str(tmp_path / "shared.db")
+def test_two_processes_writing_the_same_database(run_database):
+    path = str(run_database("shared"))
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     procs = [ctx.Process(target=_writer, args=(path, 0, 40, q)), ctx.Process(target=_writer, args=(path, 20, 60, q))]
@@ -66,9 +69,10 @@ def test_two_processes_writing_the_same_database(tmp_path):
     assert len(labels) == 60 and len({r.hash for r in labels}) == 60  # no lost rows, no duplicates
     assert s.count(kind="structure") == 60 and s.count(kind="attempt") == 60
     assert s.count(kind="structure", status="labelled") == 60
-    import sqlite3
+    if run_database.backend == "sqlite":
+        import sqlite3
 
-    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 def test_unwritable_or_bad_database_path(tmp_path):

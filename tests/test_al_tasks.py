@@ -155,15 +155,18 @@ def test_a_run_is_opened_new_and_resumed_with_its_config_changes_recorded(tmp_pa
         check_run_dir(rd, resume=True)
     check_run_dir(rd, resume=False)
     said = []
-    manifest = open_run(rd, cfg, resume=False, config_path=cfg_path, echo=said.append)
+    manifest, store = open_run(rd, cfg, resume=False, config_path=cfg_path, echo=said.append)
     assert rd.exists() and (rd.path / "config.toml").read_text() == cfg_path.read_text() and not said
+    assert store.owner() == {"run_id": manifest["run_id"], "run_dir": str(rd.path)}  # the database is claimed
+    assert (rd.path / "driver.lock").is_file()  # the driver lock is taken (this process may take it again)
     with pytest.raises(AlalError, match="already holds a run"):
         check_run_dir(rd, resume=False)
     check_run_dir(rd, resume=True)
     changed = alconfig.from_dict({**alconfig.undotted(cfg.to_dict()), "loop": {**cfg.section("loop"), "max_labels": 7}})
-    again = open_run(rd, changed, resume=True, config_path=None, echo=said.append)
+    again, store = open_run(rd, changed, resume=True, config_path=None, echo=said.append)
     assert said == [f"config change applied on resume: loop.max_labels = 7 (was {cfg['loop.max_labels']!r})"]
-    assert len(again["sessions"]) == len(manifest["sessions"]) + 1
+    assert len(again["sessions"]) == len(manifest["sessions"]) + 1 and again["run_id"] == manifest["run_id"]
+    rd.unlock()
 
 
 # a labelling attempt's input.json as the loop wrote it before it was a dataclass (a dict dumped in one line)

@@ -229,18 +229,19 @@ def test_journal_record_is_written_before_the_row(labelled_run, tmp_path):
     assert Store(run / "ase.db").label(h).energy == -3.25
 
 
-def test_journal_keeps_the_first_record_and_store_without_journal_works(tmp_path):
+def test_journal_keeps_the_first_record_and_store_without_journal_works(tmp_path, run_database):
+    """On SQLite and on the live PostgreSQL server (run_database); the other tests here damage SQLite files."""
     from alal.al.builder import BuilderSettings, random_cell
 
     a = random_cell(5, BuilderSettings(side_A=(6.0, 7.0), density_g_cm3=(2.0, 3.0)))
-    s = Store(tmp_path / "a.db", journal_dir=tmp_path / "journal")
+    s = Store(run_database("a"), journal_dir=tmp_path / "journal")
     h, _ = s.add_structure(a, source="bootstrap")
     f = np.zeros((len(a), 3))
     assert s.add_label(h, a, -1.0, f, None, kvp={"split": "train", "source": "bootstrap"})
     assert not s.add_label(h, a, -2.0, f, None, kvp={"split": "train", "source": "bootstrap"})
     assert Journal(tmp_path / "journal").read(h)["energy"] == -1.0
     assert not os.listdir(Journal(tmp_path / "journal").path(h).parent) == []
-    plain = Store(tmp_path / "b.db")  # outside a run: no journal, nothing written beside it
+    plain = Store(run_database("b"))  # outside a run: no journal, nothing written beside it
     assert plain.journal is None and not (tmp_path / "b" / "journal").exists()
 
 

@@ -35,7 +35,6 @@ from alal.al.rundir import RunDir, read_json, seed_for
 from alal.al.status import progress_line, wall_used_s
 from alal.al.stopping import Counters, StopRule, finished, times_ps
 from alal.al.tasks import label_inputs, sample_task_for, train_task_for, trajectory_record, write_dataset
-from alal.data.store import Store
 from alal.errors import AlalError
 
 TRAIN_SOURCES = ("bootstrap", "al")
@@ -84,17 +83,15 @@ class Loop:
     def prepare(self) -> None:
         """Checks, run directory, manifest and database; nothing is written before the checks pass."""
         self._check_inputs()
-        self.manifest = manifest = recovery.open_run(self.rd, self.cfg, resume=self.resume,
-                                                     config_path=self.config_path, echo=self.echo)
-        self.store = Store(self.cfg["run.database"] or self.rd.db,  # RUN/ase.db or a postgresql:// URL
-                           journal_dir=self.rd.path / "journal")  # labels journaled (alal.data.journal)
-        self.session_id = f"session:{len(manifest['sessions'])}"
+        self.manifest, self.store = recovery.open_run(self.rd, self.cfg, resume=self.resume,
+                                                      config_path=self.config_path, echo=self.echo)
+        self.session_id = f"session:{len(self.manifest['sessions'])}"
         self.store.insert(self.session_id, None, {"kind": "session", "started": time.time(), "last_seen": time.time()})
 
     def _check_inputs(self) -> None:
         cfg = self.cfg
         orc.check_available(cfg.oracle_settings(), self.element)
-        check_profile(cfg["execution.profile"])
+        check_profile(cfg["execution.profile"], cfg, scheduler=True)  # keys, walltimes >= task limits, sbatch --test-only
         recovery.check_run_dir(self.rd, self.resume)
         if self.custom_builder is not None:  # a custom builder is checked before anything is written
             check_cell(self.custom_builder(seed_for(cfg["run.seed"], "bootstrap", 0)), self.element, r_min_A=None)
@@ -384,7 +381,8 @@ class Loop:
     def check_stop(self) -> None:
         if self.stopping:
             return
-        attempts = self.store.attempts()
+        # an attempt lost with its batch job (cancelled, walltime, node gone) is requeued but is no oracle failure
+        attempts = [a for a in self.store.attempts() if a.outcome != "lost"]
         decision = self.stop_rule.decide(times_ps(self.finished_trajectories()), Counters(
             n_labels=self.labels_count(), generation=self.generation(), wall_s=self.wall_used_s(),
             n_attempts=len(attempts), n_failed_attempts=sum(1 for a in attempts if a.outcome != "ok")))
@@ -418,7 +416,8 @@ class Loop:
         own_execution = self.execution is None
         if own_execution:
             e = self.cfg.section("execution")
-            self.execution = Execution(self.rd.path, profile=e["profile"], workers=e["workers"], python=e["python"])
+            self.execution = Execution(self.rd.path, profile=e["profile"], workers=e["workers"], python=e["python"],
+                                       echo=self.echo)
         self.echo(f"run {self.rd.path}: {self.execution.description}")
         try:
             self.recover()
@@ -428,12 +427,15 @@ class Loop:
             self.stopping, self.stop_message = "failed", str(abort)
             self._drain()
         finally:
-            self.progress(force=True)
-            if self.stopping:
-                self.store.update(self.session_id, stop_status=self.stopping, stop_message=self.stop_message[:400],
-                                  stopped_at=time.time())
-            if own_execution:
-                self.execution.close()
+            try:
+                self.progress(force=True)
+                if self.stopping:
+                    self.store.update(self.session_id, stop_status=self.stopping,
+                                      stop_message=self.stop_message[:400], stopped_at=time.time())
+            finally:  # the batch jobs are cancelled even when the database is gone
+                if own_execution:
+                    self.execution.close()
+                self.rd.unlock()
         return self.outcome()
 
     def _loop(self) -> None:

@@ -1,6 +1,7 @@
-"""Starting and resuming a run (:func:`check_run_dir`, :func:`open_run`: the run directory, its manifest and the
-config changes a resume may make), and what a driver finds on disk that its database does not know yet: the work of tasks that finished or died
-while no driver was watching (``--resume`` after a crash or ``kill -9``), and of tasks the executor lost.
+"""Starting and resuming a run (:func:`check_run_dir`, :func:`open_run`: the run directory, its driver lock, manifest
+and database, and the config changes a resume may make), and what a driver finds on disk that its database does not
+know yet: the work of tasks that finished or died while no driver was watching (``--resume`` after a crash or
+``kill -9``), and of tasks the executor lost.
 
 Tasks write their results atomically next to their task files (:mod:`alal.al.worker`), so a result file is
 either complete or absent. These functions only find and read; the loop records what they return through its
@@ -10,6 +11,7 @@ result collected here is recorded exactly as it would have been.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -35,16 +37,24 @@ def check_run_dir(rd: RunDir, resume: bool) -> None:
 
 
 def open_run(rd: RunDir, cfg: alconfig.ALConfig, *, resume: bool, config_path: Path | None,
-             echo: Callable[[str], None]) -> dict:
-    """Create or continue the run directory and return its manifest, written back. On resume the config changes
-    are checked (:func:`resume_changes`), recorded in the manifest and echoed, and a SQLite database is checked
-    before anything is written; a new run gets a new manifest and a copy of its config file."""
+             echo: Callable[[str], None]) -> tuple[dict, Store]:
+    """Create or continue the run directory and return its manifest, written back, and the run's database. On
+    resume the config changes are checked (:func:`resume_changes`), recorded in the manifest and echoed, and a SQLite
+    database is checked before anything is written; a new run gets a new manifest and a copy of its config file.
+    The run's driver lock is taken (a second driver is refused, naming the first; :meth:`RunDir.lock`), and the
+    database is opened and checked to be this run's (or no run's) before the manifest is written, then claimed."""
     manifest = rd.read_manifest() if resume else None
     changes = resume_changes(manifest["config"], cfg.to_dict()) if manifest else []
     if manifest is not None and not cfg["run.database"]:  # a damaged or lost SQLite file: one line naming 'alal data rebuild', nothing written
         from alal.data.journal import check_run_database
         check_run_database(rd.path)
     rd.create()
+    rd.lock()  # one driver per run (a second one is refused, naming the first)
+    if manifest is not None:
+        manifest.setdefault("run_id", os.urandom(8).hex())  # runs made before run ids
+    store = Store(cfg["run.database"] or rd.db,  # RUN/ase.db or a postgresql:// URL
+                  journal_dir=rd.path / "journal")  # labels journaled (alal.data.journal)
+    store.check_owner(manifest["run_id"] if manifest else None, rd.path)  # not another run's database
     if manifest is None:
         manifest = new_manifest(cfg.to_dict(), str(config_path) if config_path else cfg.source,
                                 cfg["run.seed"], cfg.oracle_settings(), oracle_hash(cfg.oracle_settings()))
@@ -55,7 +65,8 @@ def open_run(rd: RunDir, cfg: alconfig.ALConfig, *, resume: bool, config_path: P
         for k, o, n in changes:
             echo(f"config change applied on resume: {k} = {n!r} (was {o!r})")
     rd.write_manifest(manifest)
-    return manifest
+    store.claim(manifest["run_id"], rd.path)
+    return manifest, store
 
 
 def resume_changes(old: dict, new: dict) -> list[tuple]:

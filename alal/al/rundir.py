@@ -26,6 +26,8 @@ from pathlib import Path
 from alal.errors import AlalError
 
 MANIFEST = "manifest.json"
+LOCK = "driver.lock"
+_HELD: dict[str, object] = {}  # run directory -> the open lock file of this process's driver (held until exit)
 
 
 class RunDir:
@@ -87,6 +89,40 @@ class RunDir:
         except OSError as exc:
             raise AlalError(f"run directory '{self.path}' cannot be written ({exc.strerror or exc})") from None
 
+    # one driver at a time
+    def lock(self) -> None:
+        """Take the run's driver lock (``RUN/driver.lock``) or refuse with who holds it: two drivers of one run
+        would label the same structures and submit the same tasks twice. A POSIX record lock (``lockf``): the
+        kernel drops it when the process ends, SIGKILL included, so it never goes stale; the same process may
+        take it again (the Table I study after training, tests); it is held until the process exits."""
+        import fcntl
+
+        key = str(self.path)
+        if key in _HELD:
+            return
+        fh = open(self.path / LOCK, "a+")
+        fh.seek(0)
+        try:
+            fcntl.lockf(fh, fcntl.LOCK_EX | fcntl.LOCK_NB, 0, 0, os.SEEK_SET)  # the whole file
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise AlalError(f"run directory '{self.path}' is in use by another driver ({holder}); two drivers of "
+                            f"one run would do the same work twice: wait for it to end or stop it, then "
+                            f"'alal train --resume {self.path}'") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()} since {now_iso()}\n")
+        fh.flush()
+        _HELD[key] = fh
+
+    def unlock(self) -> None:
+        """Release the driver lock of this process (a driver that returns; exiting releases it anyway)."""
+        fh = _HELD.pop(str(self.path), None)
+        if fh is not None:
+            fh.close()
+
     # manifest
     def read_manifest(self) -> dict:
         try:
@@ -101,6 +137,7 @@ class RunDir:
 def new_manifest(config: dict, config_source: str, seed: int, oracle_settings: dict, oracle_hash: str) -> dict:
     return {
         "format": "alal-al-run-v1",
+        "run_id": os.urandom(8).hex(),  # names the run in its database (a database of another run is refused)
         "created": now_iso(),
         "config": config,
         "config_source": config_source,

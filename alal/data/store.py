@@ -80,6 +80,68 @@ def _with_results(atoms: Atoms, energy_eV: float, forces_eV_A, stress_eV_A3) -> 
     return atoms
 
 
+class DatabaseUnreachable(AlalError):
+    """The PostgreSQL server of run.database does not answer (at start, or longer than ALAL_DB_RETRY_S in a run)."""
+
+
+def redact(url: str) -> str:
+    """The URL without its password."""
+    import re
+
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def unreachable_message(url: str, exc: BaseException, *, during: bool = False, waited_s: float = 0.0) -> str:
+    why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if during:
+        return (f"database '{redact(url)}' (run.database) stopped answering"
+                + (f" for {waited_s:.0f} s" if waited_s else "") + f" ({why}); nothing written so far is lost: "
+                "continue the run with 'alal train --resume RUN' once the server answers")
+    return f"database '{redact(url)}' (run.database) cannot be reached: {why}"
+
+
+def check_reachable(url: str, timeout_s: int = 10) -> None:
+    """One connection to a PostgreSQL URL, or :class:`DatabaseUnreachable` naming it (one line)."""
+    try:
+        import psycopg2
+    except ImportError as exc:
+        raise AlalError(f"cannot open '{redact(url)}': {exc} (pip install ase-db-backends psycopg2-binary)") from None
+    try:
+        psycopg2.connect(url, connect_timeout=timeout_s).close()
+    except psycopg2.Error as exc:
+        raise DatabaseUnreachable(unreachable_message(url, exc)) from None
+
+
+def _retry_connect(url: str, connect):
+    """``connect()``, retried while the server does not answer (a restart, a failover) for up to ALAL_DB_RETRY_S
+    seconds (default 120); one line on stderr when it starts and when it answers again."""
+    import sys
+    import time
+
+    import psycopg2
+
+    limit = float(os.environ.get("ALAL_DB_RETRY_S", "120"))
+    t0 = time.time()
+    told = False
+    while True:
+        try:
+            con = connect()
+            if told:
+                print(f"database '{redact(url)}' answers again after {time.time() - t0:.0f} s", file=sys.stderr,
+                      flush=True)
+            return con
+        except psycopg2.OperationalError as exc:
+            waited = time.time() - t0
+            if waited >= limit:
+                raise DatabaseUnreachable(unreachable_message(url, exc, during=True, waited_s=waited)) from None
+            if not told:
+                why = (str(exc).strip().splitlines() or ["?"])[0]
+                print(f"database '{redact(url)}' does not answer ({why}); retrying for up to {limit:.0f} s "
+                      "(ALAL_DB_RETRY_S)", file=sys.stderr, flush=True)
+                told = True
+            time.sleep(min(1.0, max(0.0, limit - waited)))
+
+
 class Store:
     """Typed, idempotent access to a run database (see the module docstring for the row kinds)."""
 
@@ -110,11 +172,15 @@ class Store:
                 problem = jrn.sqlite_problem(path)
                 if problem:
                     raise DatabaseDamaged(self._damaged(problem))
+        if self.is_postgres:
+            check_reachable(self.url)
         try:
             # no ASE lock file: it would go stale after a SIGKILL; SQLite's own locking serialises writers
             self.db = ase.db.connect(self.url, use_lock_file=False) if not self.is_postgres else ase.db.connect(self.url)
         except ImportError as exc:  # postgresql needs ase-db-backends and psycopg2
             raise AlalError(f"cannot open '{self.url}': {exc} (pip install ase-db-backends psycopg2-binary)") from None
+        if self.is_postgres:
+            self._postgres_setup()
         if not self.is_postgres:
             # ASE creates the tables on first use without a transaction; two processes opening a new file
             # at once must not both try. flock is released by the kernel when a process dies (never stale).
@@ -131,6 +197,29 @@ class Store:
             with self._guard():
                 jrn.backfill(self, self.journal)
 
+    def _postgres_setup(self) -> None:
+        """Two fixes for concurrent writers of one PostgreSQL database (ase-db-backends as it is): the id of a new
+        row is the session's own ``currval`` of the id sequence, not the sequence's global ``last_value`` (which is
+        another writer's row when two insert at once: the key-value pairs would land on that row); and the
+        tables are created on first use under an advisory lock, by one process only."""
+        import psycopg2
+
+        def last_id(cur) -> int:
+            cur.execute("SELECT currval('systems_id_seq')")
+            return int(cur.fetchone()[0])
+
+        self.db.get_last_id = last_id
+        connect = self.db._connect  # a new connection per operation: a restarted server is simply reconnected
+
+        def reconnecting():
+            return _retry_connect(self.url, connect)
+
+        self.db._connect = reconnecting
+        with contextlib.closing(psycopg2.connect(self.url)) as con:  # the lock goes with this session
+            con.autocommit = True
+            con.cursor().execute("SELECT pg_advisory_lock(4417011)")  # an arbitrary key, the same in every process
+            self.db.count()
+
     def _damaged(self, problem: str) -> str:
         if self.is_postgres:
             return f"database {self.url} cannot be read ({problem})"
@@ -138,13 +227,18 @@ class Store:
 
     @contextlib.contextmanager
     def _guard(self):
-        """A damaged SQLite file surfaces as :class:`DatabaseDamaged` with the repair command, not a traceback."""
+        """A damaged SQLite file surfaces as :class:`DatabaseDamaged` with the repair command, not a traceback; a
+        PostgreSQL server lost in the middle of an operation as one line naming the URL."""
         try:
             yield
         except sqlite3.DatabaseError as exc:
             if not jrn.is_damage(exc):
                 raise
             raise DatabaseDamaged(self._damaged(str(exc))) from exc
+        except Exception as exc:  # noqa: BLE001
+            if self.is_postgres and type(exc).__name__ in ("OperationalError", "InterfaceError"):
+                raise DatabaseUnreachable(unreachable_message(self.url, exc, during=True)) from exc
+            raise
 
     def _rows(self, **query) -> list:
         with self._guard():
@@ -297,6 +391,33 @@ class Store:
 
     def trajectories(self) -> list:
         return sorted(self._rows(kind=TRAJECTORY), key=lambda r: (r.get("finished_at", 0.0), r.id))
+
+    # ------------------------------------------------------------------------------------------ owner
+
+    def owner(self) -> dict | None:
+        """The run this database belongs to ({"run_id", "run_dir"}), or None when no run claimed it yet."""
+        row = self.get("run")
+        return None if row is None else {"run_id": row.get("run_id"), "run_dir": row.get("run_dir")}
+
+    def check_owner(self, run_id: str | None, run_dir) -> None:
+        """Refuse a database that holds another run: one claimed by another run id, or (for a new run, ``run_id``
+        None) one that already holds structures. Names both runs."""
+        owner = self.owner()
+        where = f"database '{redact(self.url)}' (run.database)"
+        if owner is not None and owner["run_id"] != run_id:
+            raise AlalError(f"{where} belongs to another run (run id {owner['run_id']}, run directory "
+                            f"'{owner['run_dir']}'), not to run directory '{run_dir}'"
+                            + (f" (run id {run_id})" if run_id else " (a new run)")
+                            + ": give each run its own database")
+        if owner is None and run_id is None:
+            n = self.count(kind=STRUCTURE)
+            if n:
+                raise AlalError(f"{where} already holds {n} structures of another run, and run directory '{run_dir}' "
+                                "is a new run: give each run its own database (or resume the run that wrote it)")
+
+    def claim(self, run_id: str, run_dir) -> None:
+        """Record which run this database belongs to (kept on first claim; see :meth:`check_owner`)."""
+        self.insert("run", None, {"kind": "run", "run_id": run_id, "run_dir": str(run_dir)})
 
     # ----------------------------------------------------------------------------------- generations
 
