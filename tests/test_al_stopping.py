@@ -87,3 +87,26 @@ def test_the_rule_reads_the_loop_section_of_a_config():
     assert StopRule.from_config(cfg) == StopRule(window=7, median_ps=12.0, max_labels=321, max_generations=9,
                                                  max_wall_h=3.5, max_failure_fraction=0.5,
                                                  min_attempts_for_failure_stop=11)
+
+
+def test_the_window_is_in_start_order_up_to_the_oldest_running_trajectory():
+    """Trajectories run side by side finish in order of length: the last 16 to finish are the long ones. The
+    window is drawn in start order (ids), and only from trajectories started before the oldest one still running."""
+    from alal.al.stopping import window_times
+
+    # a batch of 20 started together: 16 stop at once, 4 survive to t_max and finish (and are stored) last
+    short = [{"traj_id": f"t{k:06d}", "stop_reason": "uncertain", "t_reached_ps": 0.1} for k in range(0, 20) if k % 5]
+    long = [{"traj_id": f"t{k:06d}", "stop_reason": "t_max", "t_reached_ps": 40.0} for k in range(0, 20, 5)]
+    rule = StopRule(window=4, median_ps=40.0, max_labels=10**6, max_generations=10**6, max_wall_h=1e6,
+                    max_failure_fraction=0.5, min_attempts_for_failure_stop=10)
+    finishing_order = short + long
+    assert rule.decide(times_ps(finishing_order), counters()).status == "converged"  # the bias this rule avoids
+    times = window_times(finishing_order)
+    assert times == [40.0 if k % 5 == 0 else 0.1 for k in range(20)]
+    assert rule.decide(times, counters()).status == "continue"  # the last 4 by start: 40 (k=15), 0.1, 0.1, 0.1
+    assert rule.window_median(times) == (0.1, 4)
+    # trajectories of a task still running block the window from their first id on, even if some are stored
+    assert window_times(finishing_order, running_ids=["t000010", "t000011"]) == times[:10]
+    # lost trajectories never count
+    lost = [{"traj_id": "t000020", "stop_reason": "task_failed", "t_reached_ps": 0.0}]
+    assert window_times(finishing_order + lost) == times

@@ -3,15 +3,13 @@
   bootstrap   N random cells (builder) -> oracle -> generation 0 (trainer)
   repeat      trajectories (sampler, current model) -> uncertain frames -> near-duplicates dropped
               (diversity) -> oracle -> every K new labels a new generation (trainer)
-  stop        median time-to-uncertainty of the last M trajectories >= t_stop, or a budget
-              (labels, generations, wall time) is spent, or too many labelling attempts failed;
-              labels that arrived after the last training get a final generation.
+  stop        median time-to-uncertainty of the last M trajectories (start order) >= t_stop, a budget spent, or
+              too many labelling attempts failed (:mod:`alal.al.stopping`); late labels get a final generation.
 
 The driver is an event loop over Parsl futures (:mod:`alal.al.execution`). Everything it knows is in the
 run database and in result files, so a driver killed at any moment resumes (``--resume``) with no label
-lost or duplicated: writes are keyed by structure hash, finished oracle/trajectory/training results
-found on disk are collected instead of recomputed, and a generation is either a complete model directory
-or absent.
+lost or duplicated: writes are keyed by structure hash, results found on disk are collected instead of
+recomputed, and a generation is either a complete model directory or absent.
 """
 
 from __future__ import annotations
@@ -33,7 +31,7 @@ from alal.al.candidates import Candidates
 from alal.al.execution import Execution, Flight, check_profile
 from alal.al.rundir import RunDir, read_json, seed_for
 from alal.al.status import progress_line, wall_used_s
-from alal.al.stopping import Counters, StopRule, finished, times_ps
+from alal.al.stopping import Counters, StopRule, finished, window_times
 from alal.al.tasks import label_inputs, sample_task_for, train_task_for, trajectory_record, write_dataset
 from alal.errors import AlalError
 
@@ -97,7 +95,6 @@ class Loop:
             check_cell(self.custom_builder(seed_for(cfg["run.seed"], "bootstrap", 0)), self.element, r_min_A=None)
 
     # ----------------------------------------------------------------------------- helpers
-
     @property
     def element(self) -> str:
         return self.cfg["run.element"]
@@ -375,15 +372,18 @@ class Loop:
     def finished_trajectories(self) -> list:
         return finished(self.store.trajectories())
 
+    def window_times(self) -> list[float]:  # in start order, up to the oldest trajectory still running
+        return window_times(self.store.trajectories(), [i for f in self.in_flight("sample") for i in f.info["ids"]])
+
     def window_median(self) -> tuple[float, int]:
-        return self.stop_rule.window_median(times_ps(self.finished_trajectories()))
+        return self.stop_rule.window_median(self.window_times())
 
     def check_stop(self) -> None:
         if self.stopping:
             return
         # an attempt lost with its batch job (cancelled, walltime, node gone) is requeued but is no oracle failure
         attempts = [a for a in self.store.attempts() if a.outcome != "lost"]
-        decision = self.stop_rule.decide(times_ps(self.finished_trajectories()), Counters(
+        decision = self.stop_rule.decide(self.window_times(), Counters(
             n_labels=self.labels_count(), generation=self.generation(), wall_s=self.wall_used_s(),
             n_attempts=len(attempts), n_failed_attempts=sum(1 for a in attempts if a.outcome != "ok")))
         if not decision.stop:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alal.al.stopping import StopRule, finished, times_ps
+from alal.al.stopping import StopRule, finished, window_times
 from alal.errors import AlalError
 
 
@@ -165,7 +165,7 @@ def summarize(run_dir: Path, *, discovery: bool = True, calibration: bool = True
     all_trajs = store.trajectories()
     trajs = finished(all_trajs)
     lost = len(all_trajs) - len(trajs)
-    median, n_window = StopRule.from_config(cfg).window_median(times_ps(trajs))
+    median, n_window = StopRule.from_config(cfg).window_median(window_times(all_trajs))  # all finished once the driver is gone
     reasons = Counter(r.get("stop_reason") for r in store.trajectories())
     grid, surv = survival_table(trajs, cfg["sampler.t_max_ps"])
     final = next((g for g in reversed(ok_gens) if int(g.generation) == latest), None)
