@@ -199,3 +199,19 @@ def test_an_engine_without_evaluate_batch_runs_one_engine_per_trajectory(model_d
     for spec in spec_list:
         ref = run_trajectory(spec, st, SMALL, calc=load(model_dir, dtype="float32", engine="torchani"))
         assert_same(group[spec.traj_id], ref)
+
+
+def test_the_loops_budget_deadline_ends_running_trajectories_as_censored(model_dir):
+    """A trajectory still running when the loop's wall-time budget ends stops as "walltime" at its next check,
+    with its end frame (censored, not an uncertain frame), batched and alone alike."""
+    import time
+
+    from alal.al.sampler import run_trajectory
+
+    st = settings(deadline_unix=time.time() - 1.0)
+    (spec,) = specs(model_dir, [5])
+    r = alone(model_dir, spec, st)
+    assert r.stop_reason == "walltime" and "loop.max_wall_h" in r.detail
+    assert r.candidate is None and r.final is not None and r.steps <= st.check_every_steps
+    assert run_trajectory(spec, st, SMALL).stop_reason == "walltime"  # the one-at-a-time sampler too
+    assert alone(model_dir, spec, settings()).stop_reason == "t_max"  # no deadline: runs to t_max

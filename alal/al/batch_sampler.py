@@ -327,6 +327,8 @@ class BatchSampler:
         tr.previous = atoms.get_positions()
         if time.time() - tr.t_wall0 > s.time_limit_s:
             raise _Stop("walltime", f"sampler.time_limit_s = {s.time_limit_s:g} s reached at {t_ps:.3f} ps")
+        if s.deadline_unix is not None and time.time() > s.deadline_unix:
+            raise _Stop("walltime", f"the loop's wall-time budget (loop.max_wall_h) ended at {t_ps:.3f} ps")
 
     def _result(self, tr: _Trajectory, reason: str, detail: str, steps: int) -> TrajectoryResult:
         from alal.structures import density_g_cm3

@@ -130,7 +130,6 @@ class Loop:
         return wall_used_s(self.store)
 
     # --------------------------------------------------------------------------- recovery
-
     def recover(self) -> None:
         """Collect everything that finished while no driver was watching."""
         trajectories = recovery.unrecorded_trajectories(self.rd, self.store)
@@ -149,7 +148,6 @@ class Loop:
                       "labelling attempts from disk")
 
     # --------------------------------------------------------------------------- bootstrap
-
     def bootstrap(self) -> None:
         n = self.cfg["loop.bootstrap_structures"]
         have = self.store.count(kind="structure", source="bootstrap")
@@ -168,7 +166,6 @@ class Loop:
         self.echo(f"bootstrap: {added} random cells queued for the oracle ({n} in total)")
 
     # ------------------------------------------------------------------------------ labels
-
     def submit_labels(self) -> None:
         pending = self._to_label()
         if not pending:
@@ -215,7 +212,6 @@ class Loop:
             self.echo(msg)
 
     # ---------------------------------------------------------------------------- sampling
-
     def submit_sampling(self) -> None:
         gen = self.generation()
         if gen < 0 or self.stopping:
@@ -235,7 +231,8 @@ class Loop:
             ids = [f"t{start + k:06d}" for k in range(s["trajectories_per_task"])]
             self._next_traj = start + len(ids)
             path = self.rd.traj_work / f"task-{ids[0]}.json"
-            sample_task_for(self.cfg, self.rd, gen, ids).write(path)
+            deadline = time.time() + self.cfg["loop.max_wall_h"] * 3600 - self.wall_used_s()  # budget end (loop.max_wall_h)
+            sample_task_for(self.cfg, self.rd, gen, ids, deadline if deadline < 1e12 else None).write(path)
             fut = self.execution.submit("sample", path, s["time_limit_s"] * len(ids) + 120, s["threads"])
             self.flights.append(Flight("sample", fut, cost, {"ids": ids, "generation": gen, "task": str(path)}))
 
@@ -473,6 +470,9 @@ class Loop:
                 self.finish_sampling(f)
             else:
                 self.finish_training(f)
+        for f in self.in_flight("sample"):  # trajectories that ended in a running task go to the oracle now
+            for p in recovery.new_trajectory_results(self.rd, f.info["ids"], f.info.setdefault("seen", set())):
+                self.ingest_trajectory(p)
         self.flush_candidates()
 
     def _drain(self) -> None:

@@ -220,3 +220,18 @@ def lost_trajectory_record(generation: int, seed: int, why: str, status: dict) -
     return {"generation": generation, "seed": seed, "stop_reason": "task_failed",
             "detail": f"sampling task {why}: {status.get('tail', '')}"[:400], "t_reached_ps": 0.0, "event": False,
             "finished_at": time.time()}
+
+
+def new_trajectory_results(rd, ids: list[str], seen: set) -> list[dict]:
+    """Result files of trajectories ``ids`` (of a task still running) written since the last call, which adds
+    them to ``seen``: the driver ingests each trajectory as it ends, so its uncertain frame goes to the oracle at
+    once instead of waiting for the longest trajectory of its batch (tens of ps later)."""
+    out = []
+    for traj_id in ids:
+        if traj_id in seen:
+            continue
+        p = read_json(rd.traj_work / f"{traj_id}.json")  # alal.al.worker.traj_result_path
+        if p is not None:
+            seen.add(traj_id)
+            out.append(p)
+    return out

@@ -49,11 +49,14 @@ class SamplerSettings:
     device: str = "cpu"
     time_limit_s: float = 3600.0
     batch_size: int = 32  # trajectories advanced together by alal.al.batch_sampler
+    # not a config key: the loop's wall-time budget as a clock time (loop.max_wall_h); a trajectory still running
+    # then ends as "walltime" (censored, its end frame kept) so a budget-stopped loop does not wait for t_max
+    deadline_unix: float | None = None
 
     @classmethod
     def from_config(cls, cfg) -> "SamplerSettings":
         s = cfg.section("sampler")
-        return cls(**{k: (tuple(s[k]) if isinstance(s[k], list) else s[k]) for k in cls.__dataclass_fields__})
+        return cls(**{k: (tuple(s[k]) if isinstance(s[k], list) else s[k]) for k in cls.__dataclass_fields__ if k in s})
 
 
 @dataclass
@@ -190,6 +193,8 @@ def run_trajectory(spec: TrajectorySpec, settings: SamplerSettings, builder: Bui
         state["previous"] = atoms.copy()
         if time.time() - t_wall0 > settings.time_limit_s:
             raise _Stop("walltime", f"sampler.time_limit_s = {settings.time_limit_s:g} s reached at {t_ps:.3f} ps")
+        if settings.deadline_unix is not None and time.time() > settings.deadline_unix:
+            raise _Stop("walltime", f"the loop's wall-time budget (loop.max_wall_h) ended at {t_ps:.3f} ps")
         if progress is not None and time.time() - last_print[0] > 15:
             last_print[0] = time.time()
             progress(f"{spec.traj_id}: {t_ps:.2f}/{settings.t_max_ps:g} ps, rho {r:.4f} eV, "

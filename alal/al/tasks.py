@@ -122,14 +122,16 @@ class TrainTask(_TaskFile):
                    init_model=d.get("init_model"), run_name=d["run_name"], threads=d.get("threads", 1))
 
 
-def sample_task_for(cfg, rd: RunDir, gen: int, ids: list[str]) -> SampleTask:
-    """The sampling task of trajectories ``ids`` with generation ``gen``'s model (``cfg``: the run's ALConfig)."""
+def sample_task_for(cfg, rd: RunDir, gen: int, ids: list[str], deadline_unix: float | None = None) -> SampleTask:
+    """The sampling task of trajectories ``ids`` with generation ``gen``'s model (``cfg``: the run's ALConfig);
+    its trajectories end as "walltime" at ``deadline_unix`` (the loop's budget) if they are still running."""
     seed = cfg["run.seed"]
     return SampleTask(
         trajectories=[TrajectorySpec(traj_id=t, seed=seed_for(seed, "trajectory", t), generation=gen,
                                      model_dir=str(rd.model(gen))) for t in ids],
         out_dir=str(rd.traj_work), threads=cfg["sampler.threads"],
-        sampler=SamplerSettings.from_config(cfg), builder=BuilderSettings.from_config(cfg))
+        sampler=dataclasses.replace(SamplerSettings.from_config(cfg), deadline_unix=deadline_unix),
+        builder=BuilderSettings.from_config(cfg))
 
 
 def train_task_for(cfg, rd: RunDir, gen: int, attempt: int, dataset: Path, threads: int) -> TrainTask:
