@@ -47,3 +47,19 @@ def test_local_default_is_sized_to_the_machine(tmp_path):
         assert "local" in ex.description
     finally:
         ex.close()
+
+
+def test_local_sampling_leaves_a_core_for_labels_and_training_does_not_wait_for_sampling():
+    from alal.al.execution import Execution
+
+    ex = Execution.__new__(Execution)  # the admission rule alone: no Parsl
+    ex.local, ex.cores = True, 3
+    assert ex.fits("sample", 1, [("sample", 1)])
+    assert not ex.fits("sample", 1, [("sample", 1), ("sample", 1)])  # the last core stays free
+    assert ex.fits("label", 1, [("sample", 1), ("sample", 1)])
+    assert ex.fits("train", 2, [("sample", 1), ("sample", 1)])  # long trajectories do not hold back a generation
+    assert not ex.fits("train", 2, [("label", 1), ("train", 2)])  # other work still counts
+    assert ex.fits("sample", 1, [])  # alone, always
+    one = Execution.__new__(Execution)
+    one.local, one.cores = True, 1
+    assert one.fits("sample", 1, []) and not one.fits("sample", 1, [("label", 1)])

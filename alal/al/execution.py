@@ -510,7 +510,19 @@ class Execution:
         return self.local
 
     def fits(self, kind: str, cost: int, running: list[tuple[str, int]]) -> bool:
-        """Whether a ``kind`` task of ``cost`` cores may start next to the ``running`` (kind, cost) tasks."""
+        """Whether a ``kind`` task of ``cost`` cores may start next to the ``running`` (kind, cost) tasks.
+
+        Local (one pool of cores for all kinds): sampling never takes the last core, and a training task does not
+        wait for sampling tasks. Once the student's trajectories run for tens of ps, sampling tasks that held every
+        core kept the labels of finished trajectories pending and the next generation waiting for them (measured
+        on the discovery run of 2026-12-07); a generation that starts on cores shared with MD only runs slower.
+        """
+        if self.shares_slots():
+            if kind == "train":
+                running = [(k, c) for k, c in running if k != "sample"]
+            elif kind == "sample" and self.slots(kind) >= 2:
+                if sum(c for k, c in running if k == "sample") + cost > self.slots(kind) - 1:
+                    return False
         used = sum(c for k, c in running if self.shares_slots() or k == kind)
         if used == 0:
             return True  # a task bigger than the machine still runs, alone
