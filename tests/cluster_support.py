@@ -108,9 +108,8 @@ def tail(log: Path, n: int = 4000) -> str:
     return log.read_text(errors="replace")[-n:] if log.is_file() else "(no log)"
 
 
-def labels_once_and_journaled(database: str, run: Path) -> Store:
-    """Every label once (unique structure hashes), every labelled structure labelled, and every label in the run's
-    journal also in the database (the journal is written before the row: nothing the journal has may be missing)."""
+def labels_once(database: str) -> Store:
+    """Every label once (unique structure hashes), every labelled structure labelled, one ok attempt per label."""
     s = Store(database)
     labels = s.labels()
     hashes = [r.hash for r in labels]
@@ -119,6 +118,14 @@ def labels_once_and_journaled(database: str, run: Path) -> Store:
     for r in labels:
         assert structure_hash(r.toatoms()) == r.hash and r.get("split") in ("train", "val", "test")
     assert s.count(kind="attempt", outcome="ok") == len(labels)
+    return s
+
+
+def labels_once_and_journaled(database: str, run: Path) -> Store:
+    """:func:`labels_once`, and every label in the run's journal also in the database (the journal is written
+    before the row: nothing the journal has may be missing)."""
+    s = labels_once(database)
+    hashes = [r.hash for r in s.labels()]
     journaled = set(Journal(journal_dir(run)).hashes())
     assert journaled <= set(hashes), f"labels in the journal but not in the database: {journaled - set(hashes)}"
     return s

@@ -12,25 +12,13 @@ import pytest
 from alal.al import config as alconfig
 from alal.al import oracle as orc
 from alal.al.loop import Loop
-from alal.data import Store, structure_hash
 from alal.data.journal import Journal, journal_dir
 
 sys.path.insert(0, str(Path(__file__).parent))
+from cluster_support import labels_once  # noqa: E402
 from test_al_loop import alal, tiny_config  # noqa: E402
 
 pytestmark = pytest.mark.cluster
-
-
-def _labels_once(url: str) -> Store:
-    s = Store(url)
-    labels = s.labels()
-    hashes = [r.hash for r in labels]
-    assert len(hashes) == len(set(hashes)), "a structure was labelled twice"
-    assert {r.hash for r in s.structures(status="labelled")} == set(hashes)
-    for r in labels:
-        assert structure_hash(r.toatoms()) == r.hash and r.get("split") in ("train", "val", "test")
-    assert s.count(kind="attempt", outcome="ok") == len(labels)
-    return s
 
 
 def test_loop_keeps_its_dataset_in_postgres_and_journals_it(tmp_path, live_postgres, capsys):
@@ -46,7 +34,7 @@ def test_loop_keeps_its_dataset_in_postgres_and_journals_it(tmp_path, live_postg
     for row in loop.store.structures(status="pending"):
         loop.process_label(orc.compute(row.toatoms(), row.hash, 1, settings))
     assert loop.store.url == url and not (run / "ase.db").exists()
-    s = _labels_once(url)
+    s = labels_once(url)
     labels = s.labels()
     assert len(labels) == 6
     j = Journal(journal_dir(run))
@@ -99,7 +87,7 @@ def test_active_learning_through_slurm_into_postgres(tmp_path, live_slurm, live_
 
     # the dataset is in PostgreSQL (and nowhere else): bootstrap and AL labels, each once, two generations
     assert not (run / "ase.db").exists()
-    s = _labels_once(url)
+    s = labels_once(url)
     assert s.count(kind="label", source="bootstrap") == 12
     assert s.count(kind="label") == len(Journal(journal_dir(run)).hashes()) >= 12
     assert s.latest_generation() == 1 and s.trajectories()
