@@ -14,14 +14,13 @@ from conftest import needs_mishin
 
 sys.path.insert(0, str(Path(__file__).parent))
 from cluster_support import slurm_profile, worker_env_init  # noqa: E402
-from test_validation_execution import check_same_as_local  # noqa: E402
+from test_validation_execution import MD_IGNORED, check_same_as_local  # noqa: E402
 
 pytestmark = pytest.mark.cluster
 
 
-@needs_mishin
-@pytest.mark.timeout(600)
-def test_validation_pieces_run_in_slurm_jobs_with_the_local_numbers(tmp_path, live_slurm, monkeypatch):
+def slurm_validate(tmp_path, live_slurm, monkeypatch, **compare) -> tuple[dict, Path]:
+    """check_same_as_local through a Slurm profile; returns meta.execution and the file of started jobs."""
     marker = tmp_path.parent / f"{tmp_path.name}-jobs.txt"  # outside tmp_path: check_same_as_local lists it
     profile = slurm_profile(tmp_path.parent / f"{tmp_path.name}-slurm.toml", live_slurm.partition,
                             {"pieces": {"walltime": "00:10:00", "workers_per_node": 2, "cores_per_worker": 1,
@@ -29,12 +28,19 @@ def test_validation_pieces_run_in_slurm_jobs_with_the_local_numbers(tmp_path, li
                             {"validate": "pieces"})
     monkeypatch.setenv("SLURM_CONF", live_slurm.env["SLURM_CONF"])
     live_slurm.watch()
-    t0 = time.time()
     try:
-        execution = check_same_as_local(profile, tmp_path, potentials=("emt", "eam-mishin1999"),
-                                        properties=("vacancy", "elastic"))
+        execution = check_same_as_local(profile, tmp_path, **compare)
     finally:
         live_slurm.unwatch()
+    return execution, marker
+
+
+@needs_mishin
+@pytest.mark.timeout(600)
+def test_validation_pieces_run_in_slurm_jobs_with_the_local_numbers(tmp_path, live_slurm, monkeypatch):
+    t0 = time.time()
+    execution, marker = slurm_validate(tmp_path, live_slurm, monkeypatch, potentials=("emt", "eam-mishin1999"),
+                                       properties=("vacancy", "elastic"))
     assert execution["provider"] == "slurm" and execution["executor"] == "pieces"
     # the pieces ran in a Slurm job of our partition: its worker pool wrote the job id, squeue/jobcomp saw the job
     started = [line.split() for line in marker.read_text().splitlines() if line.strip()]
@@ -48,3 +54,18 @@ def test_validation_pieces_run_in_slurm_jobs_with_the_local_numbers(tmp_path, li
         time.sleep(0.5)
     assert not [j for j in live_slurm.squeue() if j["id"] in job_ids], "a Slurm job outlived alal validate"
     print(f"validate through Slurm: {time.time() - t0:.0f} s (local and distributed), jobs {sorted(job_ids)}")
+
+
+@needs_mishin
+@pytest.mark.timeout(600)
+def test_md_runs_run_as_tasks_in_slurm_jobs_with_the_local_numbers(tmp_path, live_slurm, monkeypatch):
+    """heat_cool's seeds through Slurm: the piece's passes and each seed's MD run are tasks in the Slurm job."""
+    t0 = time.time()
+    execution, marker = slurm_validate(tmp_path, live_slurm, monkeypatch, potentials=("eam-mishin1999",),
+                                       properties=("heat_cool",), ignored=MD_IGNORED)
+    (piece,) = execution["pieces"]
+    assert piece["passes"] == 2 and len(piece["md_runs"]) == 2
+    assert all(r["host"] and r["pid"] not in (os.getpid(), piece["pid"]) for r in piece["md_runs"])
+    started = [line.split() for line in marker.read_text().splitlines() if line.strip()]
+    assert started and {jid for jid, _, _ in started} <= live_slurm.job_ids_seen()
+    print(f"heat_cool through Slurm: {time.time() - t0:.0f} s (local and distributed)")

@@ -15,12 +15,15 @@ kept structures straight into the run's staging folder and its result to ``TASK.
 every piece and assembles ``results.json`` exactly as the local run does (same keys, same order, same numbers);
 ``meta.execution`` records the profile and, per piece, the host and process that computed it.
 
-What is not split further: the MD seeds and pressures of ``melting`` (and the temperatures of ``heat_cool``) are
-independent runs, but they are created and combined inside one property's ``compute``; they run side by side
-*within* their piece (:mod:`validation.md.parallel`, up to the worker's ``cores_per_worker`` processes, or
-``ALAL_MD_WORKERS``), not as Parsl tasks of their own. Each piece relaxes its potential's FCC lattice constant
-itself (deterministic: the same number in every piece); quick-tier MD budget decisions for ASE-driven potentials
-read a throughput measured in each piece (a timing, so it varies between runs anyway).
+MD runs are split further: the seeds and pressures of ``melting`` and the seeds of ``heat_cool`` are independent
+runs created and combined inside one property's ``compute`` (:func:`validation.md.parallel.run_jobs`). Under an
+execution profile each of them is a task of its own (:mod:`validation.md.remote`): the piece runs in passes, a pass
+ends where the property asks for runs whose results are not known yet, the driver runs those as tasks (each in a
+child process that rebuilds the potential's MD engine), and the next pass continues with their results (melting's
+next round of pressures depends on the last). ``meta.execution`` lists every run with its host and process. Each
+piece relaxes its potential's FCC lattice constant itself (deterministic: the same number in every piece); a
+piece's later passes and its runs reuse the first pass's lattice constant and measured MD throughput, so quick-tier
+budget decisions (a timing) are taken once per piece.
 
 Requirements: potentials given as strings (registry names, model paths, ``module:callable``, entry points), since
 a calculator object cannot be rebuilt in another process; the output folder (the staging folder beside it, where
@@ -38,12 +41,13 @@ import socket
 import sys
 import tempfile
 import time
-from concurrent.futures import as_completed
+from concurrent.futures import FIRST_COMPLETED, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from alal.errors import AlalError
+from validation.md.remote import MAX_PASSES
 
 TASK_KIND = "validate"
 # Properties that must run in one process when selected together (the later ones read the earlier ones' state).
@@ -143,7 +147,7 @@ class ExecutionPlan:
 
     def run(self, sources, props: list[str], *, no_stress: set, tier: str, seed: int,
             potential_options: dict | None, staging: Path | None, log) -> Pieces:
-        """Submit every piece, wait for all of them, and return what they computed."""
+        """Submit every piece (and its MD runs), wait for all of them, and return what they computed."""
         from validation import properties as property_registry
         from validation.runner import alal_environment
 
@@ -156,26 +160,23 @@ class ExecutionPlan:
         else:
             work = Path(tempfile.mkdtemp(prefix=".alal-validate-pieces-", dir=Path.cwd()))
         try:
-            tasks = []
+            states = []
             for src in sources:
                 skip = ({p for p in props if p in property_registry.NEEDS_STRESS} if src.label in no_stress
                         else set())
                 for group in pieces_of(props, skip):
-                    path = work / f"piece-{len(tasks):03d}.json"
-                    task = {"label": src.label, "spec": transport_spec(src), "options": potential_options or {},
-                            "properties": group, "tier": tier, "seed": seed,
+                    task = {"kind": "piece", "label": src.label, "spec": transport_spec(src),
+                            "options": potential_options or {}, "properties": group, "tier": tier, "seed": seed,
                             "staging": str(staging.resolve()) if staging is not None else None,
-                            "result": str(path.with_suffix(".result.json").resolve()),
-                            "env": alal_environment(), "cwd": str(Path.cwd())}
-                    path.write_text(json.dumps(task, indent=1))
-                    tasks.append((src.label, group, path))
-            if tasks:
-                self._submit_and_wait(tasks, work, pieces, log)
+                            "env": alal_environment(), "cwd": str(Path.cwd()), "answered": [], "cache": {}}
+                    states.append(_PieceState(len(states), src.label, group, work, task))
+            if states:
+                self._submit_and_wait(states, pieces, log)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         return pieces
 
-    def _submit_and_wait(self, tasks, work: Path, pieces: Pieces, log) -> None:
+    def _submit_and_wait(self, states: list["_PieceState"], pieces: Pieces, log) -> None:
         import logging
 
         import parsl
@@ -184,60 +185,159 @@ class ExecutionPlan:
         from alal.al.execution import parsl_config
 
         logging.getLogger("parsl").setLevel(logging.WARNING)
-        config = parsl_config(self.profile, work)
+        config = parsl_config(self.profile, states[0].work)
         with _parsl_scripts_on_path():
             dfk = parsl.DataFlowKernel(config)
             try:
                 app = python_app(piece_app, executors=[self.executor], data_flow_kernel=dfk)
-                log(f"{len(tasks)} validation pieces -> Parsl executor '{self.executor}' ({self.profile.provider}, "
+                log(f"{len(states)} validation pieces -> Parsl executor '{self.executor}' ({self.profile.provider}, "
                     f"profile {self.path})")
-                futures = {app(str(path), "", self.threads): i for i, (_l, _g, path) in enumerate(tasks)}
-                done: dict[int, dict] = {}
-                for fut in as_completed(futures):
-                    i = futures[fut]
-                    label, group, path = tasks[i]
-                    try:
-                        status = fut.result()
-                    except Exception as exc:  # noqa: BLE001 - a lost worker or a Parsl error: this piece fails
-                        status = {"rc": None, "error": f"{type(exc).__name__}: {exc}", "tail": "", "host": None}
-                    done[i] = self._collect(label, group, path, status, pieces, log)
-                pieces.records = [done[i] for i in range(len(tasks))]
+                pending: dict = {}  # future -> (piece, None for a pass or the index of one of its MD runs)
+
+                def submit(state: _PieceState, run: int | None, path: Path) -> None:
+                    pending[app(str(path), "", self.threads)] = (state, run)
+
+                for state in states:
+                    submit(state, None, state.next_pass())
+                while pending:
+                    finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        state, run = pending.pop(fut)
+                        status = _status_of(fut)
+                        if run is None:
+                            for k, path in self._after_pass(state, status, pieces, log):
+                                submit(state, k, path)
+                        elif self._after_run(state, run, status, pieces, log):
+                            submit(state, None, state.next_pass())
+                pieces.records = [state.record for state in states]
             finally:
                 dfk.cleanup()
 
-    def _collect(self, label: str, group: list[str], path: Path, status: dict, pieces: Pieces, log) -> dict:
-        result_path = path.with_suffix(".result.json")
-        piece_log = path.with_suffix(".log")
-        if piece_log.is_file():  # the piece's own progress lines, into this run's log
-            for line in piece_log.read_text(errors="replace").splitlines():
-                if line.strip():
-                    log(f"  | {line}")
-        record = {"potential": label, "properties": group, "host": status.get("host"), "pid": None,
-                  "wall_time_s": None, "rc": status.get("rc")}
+    def _after_pass(self, state: "_PieceState", status: dict, pieces: Pieces, log) -> list[tuple[int, Path]]:
+        """Read a finished pass: the piece's results (done), or the MD runs it needs (returned, to submit)."""
+        path = state.pass_path
+        _relay_log(path, log)
+        state.record.update(host=status.get("host"), rc=status.get("rc"), passes=state.passes)
         try:
-            result = json.loads(result_path.read_text())
+            result = json.loads(path.with_suffix(".result.json").read_text())
         except (OSError, json.JSONDecodeError):
             why = status.get("error") or (f"exit status {status.get('rc')}" + (" (time limit)" if status.get(
                 "timed_out") else ""))
             tail = status.get("tail") or ""
-            message = f"validation piece failed on {status.get('host') or 'its worker'}: {why}" + (
-                f"; last output: {tail}" if tail else "")
-            for prop in group:
-                pieces.outcomes[(label, prop)] = ({"error": message, "wall_time_s": 0.0},
-                                                  f"{label} / {prop}: {message}")
-            log(f"[{label}] {', '.join(group)}: FAILED: {message}")
-            record["error"] = message
-            return record
-        for prop in group:
-            entry = result["entries"][prop]
-            pieces.outcomes[(label, prop)] = (entry, result["errors"].get(prop))
+            state.fail(f"validation piece failed on {status.get('host') or 'its worker'}: {why}" + (
+                f"; last output: {tail}" if tail else ""), pieces, log)
+            return []
+        state.wall_s += float(result["wall_time_s"])
+        state.record.update(host=result["host"], pid=result["pid"], wall_time_s=round(state.wall_s, 3))
+        needs = result.get("needs")
+        if needs is None:
+            state.finish(result, pieces, log)
+            return []
+        if state.passes >= MAX_PASSES:
+            state.fail(f"validation piece asked for MD runs in {state.passes} passes (at most {MAX_PASSES}): "
+                       f"a property that never ends", pieces, log)
+            return []
+        state.task["cache"] = result.get("cache") or {}
+        log(f"[{state.label}] {needs['property']}: {needs['n_jobs']} MD run(s) -> tasks (pass {state.passes})")
+        return state.run_tasks(needs)
+
+    def _after_run(self, state: "_PieceState", k: int, status: dict, pieces: Pieces, log) -> bool:
+        """Record a finished MD run; True when the piece's next pass can start (every run of this pass is done)."""
+        path = state.run_paths[k]
+        _relay_log(path, log)
+        run = {"pass": state.passes, "function": state.needs["fn"], "index": k, "host": status.get("host"),
+               "pid": None, "wall_time_s": None, "rc": status.get("rc")}
+        try:
+            meta = json.loads(path.with_suffix(".meta.json").read_text())
+            run.update(host=meta["host"], pid=meta["pid"], wall_time_s=round(meta["wall_time_s"], 3))
+            state.wall_s += float(meta["wall_time_s"])
+        except (OSError, json.JSONDecodeError, KeyError):
+            why = status.get("error") or f"exit status {status.get('rc')}"
+            tail = status.get("tail") or ""
+            run["error"] = (f"MD run {k + 1} of {state.needs['n_jobs']} ({state.needs['fn']}) failed on "
+                            f"{status.get('host') or 'its worker'}: {why}" + (f"; last output: {tail}" if tail else ""))
+        state.record["md_runs"].append(run)
+        state.open_runs.discard(k)
+        if state.open_runs:
+            return False
+        errors = [r["error"] for r in state.record["md_runs"] if r["pass"] == state.passes and "error" in r]
+        if errors:
+            state.fail(errors[0], pieces, log)
+            return False
+        state.task["answered"].append({"fn": state.needs["fn"], "n_jobs": state.needs["n_jobs"],
+                                       "results": [str(state.run_paths[i].with_suffix(".pkl"))
+                                                   for i in range(state.needs["n_jobs"])]})
+        return True
+
+
+class _PieceState:
+    """One piece on its way through passes and MD runs; its ``record`` goes into ``meta.execution``."""
+
+    def __init__(self, index: int, label: str, group: list[str], work: Path, task: dict):
+        self.index, self.label, self.group, self.work, self.task = index, label, group, work, task
+        self.passes = 0
+        self.wall_s = 0.0
+        self.pass_path: Path = work
+        self.needs: dict = {}
+        self.run_paths: dict[int, Path] = {}
+        self.open_runs: set[int] = set()
+        self.record = {"potential": label, "properties": group, "host": None, "pid": None, "wall_time_s": None,
+                       "rc": None, "passes": 0, "md_runs": []}
+
+    def next_pass(self) -> Path:
+        self.passes += 1
+        self.pass_path = self.work / f"piece-{self.index:03d}-pass{self.passes}.json"
+        self.task["result"] = str(self.pass_path.with_suffix(".result.json").resolve())
+        self.pass_path.write_text(json.dumps(self.task, indent=1))
+        return self.pass_path
+
+    def run_tasks(self, needs: dict) -> list[tuple[int, Path]]:
+        self.needs, self.run_paths = needs, {}
+        piece = {k: self.task[k] for k in ("label", "spec", "options", "tier", "seed", "env", "cwd")}
+        out = []
+        for k in range(needs["n_jobs"]):
+            path = self.work / f"piece-{self.index:03d}-pass{self.passes}-run{k:03d}.json"
+            task = {"kind": "md_run", **piece, "cache": self.task["cache"], "fn": needs["fn"], "jobs": needs["jobs"],
+                    "index": k, "prefix": needs.get("prefix", ""), "result": str(path.with_suffix(".pkl").resolve()),
+                    "meta": str(path.with_suffix(".meta.json").resolve())}
+            path.write_text(json.dumps(task, indent=1))
+            self.run_paths[k] = path
+            out.append((k, path))
+        self.open_runs = set(self.run_paths)
+        return out
+
+    def finish(self, result: dict, pieces: Pieces, log) -> None:
+        for prop in self.group:
+            pieces.outcomes[(self.label, prop)] = (result["entries"][prop], result["errors"].get(prop))
         if result.get("fcc_a0_A") is not None:
-            pieces.a0.setdefault(label, result["fcc_a0_A"])
-        pieces.walls[label] = pieces.walls.get(label, 0.0) + float(result["wall_time_s"])
-        record.update(host=result["host"], pid=result["pid"], wall_time_s=round(result["wall_time_s"], 3))
-        log(f"[{label}] {', '.join(group)}: piece done in {result['wall_time_s']:.1f} s "
-            f"(host {result['host']}, pid {result['pid']})")
-        return record
+            pieces.a0.setdefault(self.label, result["fcc_a0_A"])
+        pieces.walls[self.label] = pieces.walls.get(self.label, 0.0) + self.wall_s
+        runs = len(self.record["md_runs"])
+        log(f"[{self.label}] {', '.join(self.group)}: piece done in {self.wall_s:.1f} s (host {self.record['host']}, "
+            f"pid {self.record['pid']}" + (f"; {runs} MD runs as tasks, {self.passes} passes)" if runs else ")"))
+
+    def fail(self, message: str, pieces: Pieces, log) -> None:
+        for prop in self.group:
+            pieces.outcomes[(self.label, prop)] = ({"error": message, "wall_time_s": 0.0},
+                                                   f"{self.label} / {prop}: {message}")
+        log(f"[{self.label}] {', '.join(self.group)}: FAILED: {message}")
+        self.record["error"] = message
+
+
+def _status_of(fut) -> dict:
+    try:
+        return fut.result()
+    except Exception as exc:  # noqa: BLE001 - a lost worker or a Parsl error: this task fails
+        return {"rc": None, "error": f"{type(exc).__name__}: {exc}", "tail": "", "host": None}
+
+
+def _relay_log(task_path: Path, log) -> None:
+    """A task's own progress lines, into this run's log."""
+    task_log = task_path.with_suffix(".log")
+    if task_log.is_file():
+        for line in task_log.read_text(errors="replace").splitlines():
+            if line.strip():
+                log(f"  | {line}")
 
 
 @contextmanager
@@ -286,36 +386,73 @@ def piece_app(task_path: str, python: str, threads: int) -> dict:
             "host": socket.gethostname()}
 
 
-def run_piece(task_path: str | Path) -> int:
-    """The child process: rebuild the potential, run the piece's properties, write the result file."""
+def piece_context(task: dict, log):
+    """The potential context of a piece (or of one of its MD runs), its cache seeded from earlier passes."""
     from alal.potentials.sources import resolve
-    from validation.properties.base import A0_KEY, PotentialContext, jsonable
+    from validation.properties.base import PotentialContext
     from validation.references import load_references
-    from validation.runner import run_property
 
-    task = json.loads(Path(task_path).read_text())
     label = task["label"]
     src = resolve(task["spec"], label=label, options=task.get("options") or None)
+    ctx = PotentialContext(name=label, tier=task["tier"], references=load_references(),
+                           make_calculator=lambda dtype: src.make_calculator(dtype),
+                           progress=lambda msg: log(f"[{label}] {msg}"), seed=task["seed"])
+    ctx.cache.update(task.get("cache") or {})
+    return ctx
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    from validation.properties.base import jsonable
+
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(jsonable(data)))
+    tmp.replace(path)
+
+
+def run_piece(task: dict) -> int:
+    """A pass of a piece: run its properties and write the result file, or the MD runs that the pass needs."""
+    from validation.md.parallel import use_job_runner
+    from validation.md.remote import JobsNeeded, ReplayRunner, portable_cache, write_pickle
+    from validation.properties.base import A0_KEY
+    from validation.runner import run_property
 
     def log(message: str) -> None:
         print(message, flush=True)
 
-    ctx = PotentialContext(name=label, tier=task["tier"], references=load_references(),
-                           make_calculator=lambda dtype: src.make_calculator(dtype),
-                           progress=lambda msg: log(f"[{label}] {msg}"), seed=task["seed"])
+    ctx = piece_context(task, log)
     staging = Path(task["staging"]) if task.get("staging") else None
-    entries, errors = {}, {}
-    t0 = time.perf_counter()
-    for prop in task["properties"]:
-        entries[prop], error = run_property(prop, ctx, staging, log)
-        if error is not None:
-            errors[prop] = error
-    out = {"pid": os.getpid(), "host": socket.gethostname(), "entries": entries, "errors": errors,
-           "fcc_a0_A": ctx.cache.get(A0_KEY), "wall_time_s": time.perf_counter() - t0}
     result = Path(task["result"])
-    tmp = result.with_name(result.name + ".tmp")
-    tmp.write_text(json.dumps(jsonable(out)))
-    tmp.replace(result)
+    entries, errors = {}, {}
+    out = {"pid": os.getpid(), "host": socket.gethostname()}
+    t0 = time.perf_counter()
+    with use_job_runner(ReplayRunner(task.get("answered") or [])):
+        for prop in task["properties"]:
+            try:
+                entries[prop], error = run_property(prop, ctx, staging, log)
+            except JobsNeeded as need:
+                jobs = result.with_name(result.name.replace(".result.json", ".jobs.pkl"))
+                write_pickle(jobs, need.jobs)
+                log(f"[{task['label']}] {prop}: {len(need.jobs)} MD run(s) of {need.fn_name} to run as tasks")
+                out.update(needs={"property": prop, "fn": need.fn_name, "n_jobs": len(need.jobs), "jobs": str(jobs),
+                                  "prefix": need.prefix},
+                           cache=portable_cache(ctx.cache), wall_time_s=time.perf_counter() - t0)
+                _write_json_atomic(result, out)
+                return 0
+            if error is not None:
+                errors[prop] = error
+    out.update(entries=entries, errors=errors, fcc_a0_A=ctx.cache.get(A0_KEY), wall_time_s=time.perf_counter() - t0)
+    _write_json_atomic(result, out)
+    return 0
+
+
+def run_md_run(task: dict) -> int:
+    """One MD run of a piece: rebuild the potential's MD engine, run, write the return value and where it ran."""
+    from validation.md.common import md_engine
+    from validation.md.remote import run_job
+
+    ctx = piece_context(task, lambda message: print(message, flush=True))
+    meta = run_job(task, lambda: md_engine(ctx))
+    _write_json_atomic(Path(task["meta"]), meta)
     return 0
 
 
@@ -328,7 +465,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     die_with_parent()
     os.environ.setdefault("TORCHANI_NO_WARN_EXTENSIONS", "1")
-    return run_piece(argv[0])
+    task = json.loads(Path(argv[0]).read_text())
+    return run_md_run(task) if task.get("kind") == "md_run" else run_piece(task)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from pathlib import Path
 from alal import __version__, potentials
 from alal.errors import AlalError
 from validation import properties as property_registry
+from validation.md.remote import JobsNeeded
 from validation.properties.base import PotentialContext, jsonable
 from validation.references import load_references
 
@@ -287,6 +288,8 @@ def run_property(prop_name: str, ctx: PotentialContext, staging: Path | None, lo
     t0 = time.perf_counter()
     try:
         result = prop.run(ctx)
+    except JobsNeeded:  # a pass of a distributed piece ends here: its MD runs go out as tasks (not an error)
+        raise
     except AlalError as exc:
         entry = {"error": str(exc), "wall_time_s": round(time.perf_counter() - t0, 3)}
         log(f"[{name}] {prop_name}: FAILED: {exc}")
