@@ -70,6 +70,17 @@ def test_tiny_discovery_run_produces_the_per_generation_table(tmp_path, capfd):
         assert r["n_structures"] > 0 and np.isfinite(r["energy_mae_offset_removed_meV_per_atom"])
         assert r["energy_mae_offset_removed_meV_per_atom"] <= r["energy_mae_meV_per_atom"] + 1e-9
     assert held["results"]["all"]["verdict"]["forces"] == "fail"  # a 3-generation model on 60 labels is no teacher
+    # was the student right to be sure? its censored end frames, labelled by the teacher, beside its stopped frames
+    assert alal_main(["study", "confidence", str(run_dir), "--quiet"]) == 0
+    conf = json.loads((run_dir / "study" / "confidence" / "confidence.json").read_text())
+    trajs = [t for t in store.trajectories() if int(t.get("generation", -1)) == conf["generation"]]
+    assert trajs and conf["n_trajectories"] == len(trajs)
+    assert conf["censored"]["n_frames"] == sum(t.get("stop_reason") in ("t_max", "walltime") for t in trajs)
+    assert conf["censored"]["n_frames"] + conf["stopped"]["n_frames"] > 0
+    for key in ("censored", "stopped"):
+        if conf[key]["n_frames"]:
+            assert conf[key]["energy_error_median_meV_per_atom"] > 0 and conf[key]["force_mae_median_eV_A"] > 0
+    assert "Was the ensemble right to be sure" in (run_dir / "study" / "confidence" / "confidence.md").read_text()
 
 
 def test_heldout_verdicts_and_offset_removal():
@@ -120,3 +131,21 @@ def test_a_dft_oracle_skips_the_in_process_heldout_study(tmp_path):
     teacher = alconfig.load(ROOT / "configs" / "al-discovery.toml")
     assert [n for n, _ in discover.steps(teacher, "c.toml", tmp_path / "run", "quick", set())] == \
         ["train", "validate", "heldout", "table1", "status"]
+
+
+@needs_ani_al
+def test_confidence_of_the_teacher_against_itself_has_zero_error(tmp_path):
+    """The study's arithmetic on frames the oracle labelled: the teacher judged on its own labels is exact."""
+    from alal.al.confidence import _LabelledFrame, correlations, markdown, summary
+    from alal.al.discovery import evaluate_points
+    from alal.al.heldout import label, strained_crystals
+
+    frames = label(strained_crystals(3, 4), {"kind": "potential", "name": "ani-al"})
+    points = evaluate_points("ani-al", [_LabelledFrame(a, f"f{i}") for i, a in enumerate(frames)])
+    s = summary(points)
+    assert s["n_frames"] == 4 and s["energy_error_median_meV_per_atom"] < 1e-9 and s["force_mae_median_eV_A"] < 1e-9
+    assert summary([]) == {"n_frames": 0}
+    assert "spearman_rho_vs_energy_error" in correlations(points)
+    text = markdown({"generation": 2, "rho_threshold_eV": 0.1, "n_trajectories": 4, "censored": s,
+                     "stopped": {"n_frames": 0}, "both": {**s, **correlations(points)}})
+    assert "| stopped | 0 |" in text and "| censored | 4 |" in text

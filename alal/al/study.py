@@ -41,11 +41,14 @@ PAPER = {
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("study", choices=["table1", "heldout"],
+    p.add_argument("study", choices=["table1", "heldout", "confidence"],
                    help="which study (table1: the paper's Table I; heldout: the final model on held-out random "
-                        "cells, heat-cool snapshots and strained crystals labelled by the run's oracle)")
+                        "cells, heat-cool snapshots and strained crystals labelled by the run's oracle; confidence: "
+                        "a generation's errors on the end frames of trajectories that never became uncertain, "
+                        "beside the frames it stopped on)")
     p.add_argument("run_dir", help="an active-learning run directory with at least one model generation")
-    p.add_argument("--generation", type=int, default=None, help="heldout: the generation to judge (default the last)")
+    p.add_argument("--generation", type=int, default=None, help="heldout, confidence: the generation to judge (default the last; "
+                        "for confidence the last that sampled)")
     p.add_argument("--quiet", action="store_true")
 
 
@@ -55,6 +58,11 @@ def run(args) -> int:
         from alal.al.heldout import heldout, markdown
 
         print(markdown(heldout(Path(args.run_dir), args.generation, echo=echo)))
+        return 0
+    if args.study == "confidence":
+        from alal.al.confidence import confidence, markdown as confidence_markdown
+
+        print(confidence_markdown(confidence(Path(args.run_dir), args.generation, echo=echo)))
         return 0
     result = table1(Path(args.run_dir), echo=echo)
     print(result["markdown"])
