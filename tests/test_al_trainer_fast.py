@@ -8,6 +8,7 @@ import torch
 from ase.calculators.emt import EMT
 
 from alal.al.builder import BuilderSettings, random_cell
+from alal.al.contraction import contract, native_usable
 from alal.al.descriptors import FeatureComputer
 from alal.al.train_bench import benchmark_trainer, networks_bound_member_atoms_per_s
 from alal.al.trainer import (Batch, Ensemble, PackedBatch, PackedStructure, Sample, TrainSettings, fit_self_energy,
@@ -32,8 +33,12 @@ def data():
     return out
 
 
-def packed(samples, ens, e0):
-    return PackedBatch([PackedStructure(s, torch, "cpu", e0, ens.shift, ens.scale) for s in samples], torch)
+def packed(samples, ens, e0, native=False):
+    return PackedBatch([PackedStructure(s, torch, "cpu", e0, ens.shift, ens.scale) for s in samples], torch,
+                       native=native)
+
+
+NATIVE = pytest.param(True, marks=pytest.mark.skipif(not native_usable("cpu", 8), reason="no C++ compiler"))
 
 
 def standardised_ensemble(samples, n_members, seeds):
@@ -41,28 +46,64 @@ def standardised_ensemble(samples, n_members, seeds):
     return Ensemble(DIMS, n_members, 0.1, seeds, torch, "cpu", shift=x.mean(0), scale=np.maximum(x.std(0), 0.01))
 
 
-def test_packed_predictions_equal_current_path_for_any_member_subset(data):
+@pytest.mark.parametrize("native", [False, NATIVE], ids=["torch", "native"])
+def test_packed_predictions_equal_current_path_for_any_member_subset(data, native):
     samples = [s for _, s in data[:6]]
     ens = standardised_ensemble(samples, 3, [1, 2, 3])
     e_ref, f_ref = predict(ens, Batch(samples, torch, "cpu", 0.5), create_graph=False)
-    batch = packed(samples, ens, 0.5)
+    batch = packed(samples, ens, 0.5, native)
     for members in ([0, 1, 2], [2], [0, 2]):
         e, f = predict_packed(ens, batch, members, create_graph=False)
         # the same float32 operations in another order: differences are rounding, ~1e-6 of the values
         assert torch.allclose(e, e_ref[members], rtol=1e-5, atol=1e-4), members
-        assert torch.allclose(f, f_ref[members], rtol=1e-5, atol=1e-5), members
+        assert torch.allclose(f.permute(2, 0, 1), f_ref[members], rtol=1e-5, atol=1e-5), members
 
 
-def test_fast_loss_gradients_equal_torchani_autograd(data):
+@pytest.mark.parametrize("n_members", [1, 3, 8])
+def test_native_contraction_equals_bmm_forward_and_backward(data, n_members):
+    """The C++ kernels against the torch path, mixed cell sizes, any member count up to a SIMD vector."""
+    if not native_usable("cpu", n_members):
+        pytest.skip("no C++ compiler")
+    samples = [s for _, s in data[:7]]
+    ens = standardised_ensemble(samples, 1, [1])
+    batch = packed(samples, ens, 0.0, native=True)
+    assert len({x.shape[0] for x in batch.rad_drT}) > 1  # cells of different sizes
+    gen = torch.Generator().manual_seed(n_members)
+    g = torch.randn(n_members, batch.n_total_atoms, 96, generator=gen, dtype=torch.float32).requires_grad_(True)
+    inv_scale = torch.rand(96, generator=gen) + 0.5
+    args = (g, inv_scale, batch.rad_drT, batch.ang_JT, batch.atom_counts, 32)
+    ours, ref = contract(*args, addresses=batch.native_addresses), contract(*args, addresses=None)
+    weights = [torch.randn(t.shape, generator=gen) for t in ref]
+    grads = []
+    for out in (ours, ref):
+        assert [tuple(t.shape) for t in out] == [tuple(t.shape) for t in ref]
+        (grad,) = torch.autograd.grad(sum((t * w).sum() for t, w in zip(out, weights)), g)
+        grads.append(grad)
+    for a, b in zip(ours, ref):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-5 * b.abs().max().item())
+    assert torch.allclose(grads[0], grads[1], rtol=1e-5, atol=1e-5 * grads[1].abs().max().item())
+    assert grads[1].abs().max() > 0 and ref[1].abs().max() > 0
+
+
+def test_native_contraction_is_used_only_where_it_applies(monkeypatch):
+    assert not native_usable("cpu", 9)  # more members than one SIMD vector: the torch path
+    assert not native_usable("meta", 2)  # not a CPU tensor
+    monkeypatch.setenv("ALAL_TRAINER_NATIVE", "0")
+    assert not native_usable("cpu", 2)
+
+
+@pytest.mark.parametrize("native", [False, NATIVE], ids=["torch", "native"])
+def test_fast_loss_gradients_equal_torchani_autograd(data, native):
     """Energy, forces and the parameter gradients of the Eq. 1 loss, against autograd through torchani."""
     atoms = [a for a, _ in data[:3]]
     samples = [s for _, s in data[:3]]
     settings = TrainSettings(n_members=2, force_weight_A2=0.1)  # a larger force weight: both terms matter
     ens = standardised_ensemble(samples, 2, [7, 8])
     e0 = fit_self_energy(samples)
-    batch = packed(samples, ens, e0)
-    energies, forces = predict_packed(ens, batch, [0, 1], create_graph=True)
-    loss, e_term, f_term = loss_terms(energies, forces, batch, settings)
+    batch = packed(samples, ens, e0, native)
+    energies, forces_last = predict_packed(ens, batch, [0, 1], create_graph=True)
+    loss, e_term, f_term = loss_terms(energies, forces_last, batch, settings, members_last=True)
+    forces = forces_last.permute(2, 0, 1)
     (loss.sum() / len(samples)).backward()
 
     ani = to_torchani(to_model(ens, AEV, "Al", e0, 0.1, "t"), dtype=torch.float64)

@@ -28,7 +28,7 @@ import torch
 
 SOURCE_DIR = Path(__file__).with_name("csrc")
 SOURCE = SOURCE_DIR / "kernels.cpp"  # the one translation unit; it includes the headers beside it
-ABI_VERSION = 6
+ABI_VERSION = 7
 BASE_FLAGS = ["-O3", "-std=c++17", "-fPIC", "-shared", "-pthread", "-fno-math-errno", "-fno-trapping-math"]
 
 _LOADED: "NativeKernels | None" = None
@@ -197,6 +197,12 @@ class NativeKernels:
             f = getattr(lib, f"alal_gather_{suffix}")
             f.restype = None
             f.argtypes = [_I64, _P, _P, _P, _I64, _P, _INT, _P, _P, _I64, _P, _P, _INT]
+        lib.alal_simd_width_f32.restype = _INT
+        self.contract_max_members = lib.alal_simd_width_f32()
+        for name in ("alal_jac_contract_f32", "alal_jac_contract_t_f32"):
+            f = getattr(lib, name)
+            f.restype = None
+            f.argtypes = [_I64, _INT, _INT, _INT, _I64, _P, _P, _P, _P, _P, _P, _INT]
 
     def neighbor_list(self, positions, cell, pbc, cutoff: float, threads: int):
         """Half-list search in a cell list, expanded to a symmetric CSR list: (offsets, nbr, shift, partner)."""

@@ -1,5 +1,5 @@
 // Fast ANI kernels for alal: cell-list neighbour list, AEV forward pass, AEV backward pass (analytic
-// derivatives), force/virial gather. Plain C ABI, loaded with ctypes (alal/potentials/engine/native.py);
+// derivatives), force/virial gather, the trainer's Jacobian contraction (contract.h). Plain C ABI, loaded with ctypes (alal/potentials/engine/native.py);
 // no torch headers, so a build takes seconds. Threads: a small persistent pool whose idle workers sleep
 // (condition variables) instead of spinning: on a shared, busy machine spinning OpenMP workers steal the
 // cores the computing threads need (measured 4x slower with 2 threads on a loaded 2-core machine).
@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "aev.h"
+#include "contract.h"
 #include "neighbors.h"
 #include "network.h"
 #include "simd.h"
@@ -142,7 +143,7 @@ bool ani_al_sizes(const AevSpec& sp) { return sp.nR == 32 && sp.nA == 8 && sp.nS
 
 extern "C" {
 
-int alal_abi_version() { return 6; }
+int alal_abi_version() { return 7; }
 int alal_simd_width_f32() { return Simd<float>::W; }
 int alal_max_sections() { return TripletChunk<float>::MAXS; }
 
@@ -205,6 +206,16 @@ void alal_nl_free(void* h) { delete static_cast<NeighborList*>(h); }
     }
 
 ALAL_DEFINE(float, f32)
+
+// the trainer's force contraction (contract.h); float32 only, at most Simd<float>::W members
+void alal_jac_contract_f32(int64_t A, int M, int F, int f0, int64_t ldg, const float* g, const float* scale,
+                           const int64_t* jac, const int64_t* rows, const int64_t* out_off, float* out, int nt) {
+    jac_contract(A, M, F, f0, ldg, g, scale, jac, rows, out_off, out, nt);
+}
+void alal_jac_contract_t_f32(int64_t A, int M, int F, int f0, int64_t ldg, const float* gout, const float* scale,
+                             const int64_t* jac, const int64_t* rows, const int64_t* out_off, float* grad_g, int nt) {
+    jac_contract_t(A, M, F, f0, ldg, gout, scale, jac, rows, out_off, grad_g, nt);
+}
 ALAL_DEFINE(double, f64)
 
 }  // extern "C"
