@@ -7,8 +7,9 @@ import pytest
 
 from alal import potentials
 from alal.md import engine_for
-from validation.properties.melting import (clausius_clapeyron, coexistence_seed, fit_melting_line, protocol_settings,
-                                           relaxation_fit, simon_glatzel, stack_slabs)
+from alal.analysis.blocks import mean_and_sem
+from validation.properties.melting import (clausius_clapeyron, coexistence_seed, fit_melting_line, is_valid,
+                                           protocol_settings, relaxation_fit, simon_glatzel, stack_slabs)
 from validation.references import load_references
 
 
@@ -25,6 +26,24 @@ def test_mendelev_melts_near_925_K_in_the_quick_tier():
     assert 0.1 < last["mean_solid_share"] < 0.9  # both phases were still there
     assert last["phase_grown"] == "fcc"
     assert abs(last["P_mean_GPa"]) < 0.2  # the barostat held 0 GPa
+
+
+def test_quick_tier_melting_point_reproduces_with_new_seeds():
+    """Error bars that hold: Tm(0 GPa) of Mishin 1999 from three independent seeds, then again from three new
+    seeds; the two means agree within twice their combined standard errors (the error bar is the standard
+    error over seeds, as the property reports it)."""
+    engine = engine_for(potentials.load("eam-mishin1999"))
+    s = protocol_settings("quick")
+
+    def melting_point(seeds):
+        values = [a["Tm_K"] for seed in seeds for a in coexistence_seed(engine, "fcc", 0.0, 933.47, s, seed=seed)
+                  if is_valid(a)]
+        assert len(values) == len(seeds)  # every seed kept both phases
+        return mean_and_sem(values)
+
+    (tm1, err1), (tm2, err2) = melting_point([101, 202, 303]), melting_point([404, 505, 606])
+    assert err1 > 0 and err2 > 0
+    assert abs(tm1 - tm2) <= 2.0 * np.hypot(err1, err2), ((tm1, err1), (tm2, err2))
 
 
 def test_stacked_slabs_have_no_close_contacts():
