@@ -1,8 +1,9 @@
 // Fast ANI kernels for alal: cell-list neighbour list, AEV forward pass, AEV backward pass (analytic
 // derivatives), force/virial gather, the trainer's Jacobian contraction (contract.h). Plain C ABI, loaded
 // with ctypes (alal/potentials/engine/native.py); no torch headers, so a build takes seconds. Threads: a
-// small persistent pool whose idle workers sleep (condition variables) instead of spinning: on a shared, busy machine spinning OpenMP workers steal the
-// cores the computing threads need (measured 4x slower with 2 threads on a loaded 2-core machine).
+// small persistent pool whose idle workers sleep (condition variables) instead of spinning: on a shared,
+// busy machine spinning OpenMP workers steal the cores the computing threads need (measured 4x slower with
+// 2 threads on a loaded 2-core machine).
 //
 // Conventions
 //   positions x: (N,3) double. cell C: (3,3) double, rows are lattice vectors; fractional s = x C^-1.
