@@ -68,7 +68,10 @@ def test_tiny_discovery_run_produces_the_per_generation_table(tmp_path, capfd):
     assert set(held["results"]) == {"random_cells", "heat_cool", "strained_crystals", "all"}
     for r in held["results"].values():
         assert r["n_structures"] > 0 and np.isfinite(r["energy_mae_offset_removed_meV_per_atom"])
-        assert r["energy_mae_offset_removed_meV_per_atom"] <= r["energy_mae_meV_per_atom"] + 1e-9
+        # removing the mean offset minimises the RMS, not the MAE (which may grow a little: a flaky assertion
+        # before); the triangle inequality bounds it
+        assert r["energy_mae_offset_removed_meV_per_atom"] <= (r["energy_mae_meV_per_atom"]
+                                                                + abs(r["energy_offset_meV_per_atom"]) + 1e-9)
     assert held["results"]["all"]["verdict"]["forces"] == "fail"  # a 3-generation model on 60 labels is no teacher
     # was the student right to be sure? its censored end frames, labelled by the teacher, beside its stopped frames
     assert alal_main(["study", "confidence", str(run_dir), "--quiet"]) == 0
@@ -81,6 +84,16 @@ def test_tiny_discovery_run_produces_the_per_generation_table(tmp_path, capfd):
         if conf[key]["n_frames"]:
             assert conf[key]["energy_error_median_meV_per_atom"] > 0 and conf[key]["force_mae_median_eV_A"] > 0
     assert "Was the ensemble right to be sure" in (run_dir / "study" / "confidence" / "confidence.md").read_text()
+    # does the dynamics crystallise? the final student and the teacher on the same seeds, uncertainty stop off
+    assert alal_main(["study", "crystallisation", str(run_dir), "--trajectories", "2", "--t-max-ps", "0.4",
+                      "--quiet"]) == 0
+    xtal = json.loads((run_dir / "study" / "crystallisation" / "crystallisation.json").read_text())
+    assert set(xtal["drivers"]) == {"student", "teacher"}
+    rows = {k: d["trajectories"] for k, d in xtal["drivers"].items()}
+    # the same cells for both drivers; every trajectory ran to t_max (no uncertainty stop) with a frame per ps
+    assert [r["n_atoms"] for r in rows["student"]] == [r["n_atoms"] for r in rows["teacher"]]
+    assert all(r["stop_reason"] == "t_max" and len(r["frames"]) == 1 for v in rows.values() for r in v)
+    assert "Does the dynamics crystallise" in (run_dir / "study" / "crystallisation" / "crystallisation.md").read_text()
 
 
 def test_heldout_verdicts_and_offset_removal():
@@ -149,3 +162,24 @@ def test_confidence_of_the_teacher_against_itself_has_zero_error(tmp_path):
     text = markdown({"generation": 2, "rho_threshold_eV": 0.1, "n_trajectories": 4, "censored": s,
                      "stopped": {"n_frames": 0}, "both": {**s, **correlations(points)}})
     assert "| stopped | 0 |" in text and "| censored | 4 |" in text
+
+
+def test_crystallisation_summary_counts_crystalline_atoms_by_temperature_and_density():
+    from alal.al.crystallisation import markdown, summarise
+
+    def frame(T, fcc=0.0, hcp=0.0, bcc=0.0):
+        return {"t_ps": 0.0, "T_target_K": T, "fcc": fcc, "hcp": hcp, "bcc": bcc, "ico": 0.0,
+                "other": 1.0 - fcc - hcp - bcc}
+
+    rows = [{"density_g_cm3": 3.6, "stop_reason": "t_max", "frames": [frame(1500), frame(300, fcc=0.5, hcp=0.3)]},
+            {"density_g_cm3": 2.0, "stop_reason": "t_max", "frames": [frame(900), frame(200, bcc=0.1)]}]
+    s = summarise(rows, cold_K=600.0)
+    assert s["n_frames"] == 4 and s["n_cold_frames"] == 2
+    assert np.isclose(s["crystalline_share_all_frames"], 0.9 / 4) and np.isclose(s["crystalline_share_cold_frames"], 0.45)
+    assert np.isclose(s["crystalline_share_end_frames"], 0.45) and s["n_majority_crystalline"] == 1
+    assert [b["n_majority_crystalline"] for b in s["by_density"]] == [0, 0, 1]
+    assert [b["n_trajectories"] for b in s["by_density"]] == [1, 0, 1]
+    text = markdown({"generation": 3, "settings": {"n_trajectories": 2, "first_seed": 5, "frame_every_ps": 1.0,
+                                                   "cold_K": 600.0}, "sampler": {"t_max_ps": 40.0},
+                     "drivers": {"student": {"summary": s}}, "notes": []})
+    assert "| student | 22 % | 45 % | 45 % | 12 % / 8 % / 2 % | 1 of 2 | 0 of 1 / 0 of 0 / 1 of 1 |" in text

@@ -74,7 +74,10 @@ class _Trajectory:
 class BatchSampler:
     """Runs trajectories of one model in batches (see the module docstring); :func:`run_batch` is the entry."""
 
-    def __init__(self, settings: SamplerSettings, builder: BuilderSettings, *, model_dir: str, engine: str | None = None):
+    def __init__(self, settings: SamplerSettings, builder: BuilderSettings, *, model_dir: str, engine: str | None = None,
+                 observer=None):
+        """``observer(spec, t_ps, T_target_K, atoms)``, when given, sees every trajectory at each check step that
+        passed (read-only: the atoms are the live ones); studies use it to keep frames."""
         from alal.potentials import default_ani_engine, load_ani_model
 
         self.settings = settings
@@ -88,6 +91,7 @@ class BatchSampler:
         self.dt_ps = settings.timestep_fs * 1e-3
         self.fr = settings.friction_per_fs / units.fs
         self.n_max = int(round(settings.t_max_ps / self.dt_ps))
+        self.observer = observer
 
     def _new_engine(self):
         # the engine ANICalculator would build for load(model_dir, dtype=..., device=...)
@@ -325,6 +329,8 @@ class BatchSampler:
             tr.candidate = atoms.get_positions()
             raise _Stop(stop[0], f"{stop[1]} at {t_ps:.3f} ps")
         tr.previous = atoms.get_positions()
+        if self.observer is not None:
+            self.observer(tr.spec, t_ps, trace["T_target_K"][-1], atoms)
         if time.time() - tr.t_wall0 > s.time_limit_s:
             raise _Stop("walltime", f"sampler.time_limit_s = {s.time_limit_s:g} s reached at {t_ps:.3f} ps")
         if s.deadline_unix is not None and time.time() > s.deadline_unix:

@@ -41,14 +41,19 @@ PAPER = {
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("study", choices=["table1", "heldout", "confidence"],
+    p.add_argument("study", choices=["table1", "heldout", "confidence", "crystallisation"],
                    help="which study (table1: the paper's Table I; heldout: the final model on held-out random "
                         "cells, heat-cool snapshots and strained crystals labelled by the run's oracle; confidence: "
                         "a generation's errors on the end frames of trajectories that never became uncertain, "
-                        "beside the frames it stopped on)")
+                        "beside the frames it stopped on; crystallisation: do the student's and the teacher's own "
+                        "dynamics form crystals on the same cells and schedules, uncertainty stop off)")
     p.add_argument("run_dir", help="an active-learning run directory with at least one model generation")
-    p.add_argument("--generation", type=int, default=None, help="heldout, confidence: the generation to judge (default the last; "
-                        "for confidence the last that sampled)")
+    p.add_argument("--generation", type=int, default=None, help="heldout, confidence, crystallisation: the generation to judge (default the last; "
+                        "for confidence the last that sampled, for crystallisation the last model)")
+    p.add_argument("--trajectories", type=int, default=12, help="crystallisation: trajectories per driver (default 12)")
+    p.add_argument("--first-seed", type=int, default=1000, help="crystallisation: the first trajectory seed (default 1000)")
+    p.add_argument("--t-max-ps", type=float, default=None, help="crystallisation: trajectory length (default the run's "
+                   "sampler.t_max_ps)")
     p.add_argument("--quiet", action="store_true")
 
 
@@ -58,6 +63,12 @@ def run(args) -> int:
         from alal.al.heldout import heldout, markdown
 
         print(markdown(heldout(Path(args.run_dir), args.generation, echo=echo)))
+        return 0
+    if args.study == "crystallisation":
+        from alal.al.crystallisation import StudySettings, crystallisation, markdown as crystallisation_markdown
+
+        settings = StudySettings(n_trajectories=args.trajectories, first_seed=args.first_seed, t_max_ps=args.t_max_ps)
+        print(crystallisation_markdown(crystallisation(Path(args.run_dir), args.generation, settings, echo=echo)))
         return 0
     if args.study == "confidence":
         from alal.al.confidence import confidence, markdown as confidence_markdown
