@@ -175,3 +175,43 @@ def test_a_failing_training_is_retried_then_the_run_stops_with_a_message(tmp_pat
     assert "training generation 0 failed 2 times" in r.stdout
     gens = Store(run / "ase.db").generations()
     assert [g.status for g in gens] == ["failed", "failed"] and all("timed out" in g.reason for g in gens)
+
+
+def test_the_threshold_ladder_moves_down_a_rung_when_its_window_survives_and_a_resume_keeps_the_rung(tmp_path):
+    """The loop's side of the ladder on a real run directory and database: trajectories recorded at the first rung
+    that survive the step median move new sampling tasks to the next rung; convergence waits for the last rung;
+    a new driver on the same run starts at the rung the run reached."""
+    from alal.al.tasks import sample_task_for
+
+    over = {"sampler": {"rho_threshold_eV": 0.2, "rho_threshold_final_eV": 0.1, "rho_tighten_factor": 0.5},
+            "loop": {"stop_window": 4, "stop_median_ps": 0.2, "tighten_median_ps": 0.1}}
+    cfg = alconfig.load(tiny_config(tmp_path, over))
+    loop = Loop(cfg, tmp_path / "run", echo=lambda m: None)
+    loop.prepare()
+    try:
+        assert loop.rho_rung == 0.2 and loop.ladder.rungs() == [0.2, 0.1]
+
+        def record(first: int, n: int, t_ps: float, rho: float) -> None:
+            for k in range(first, first + n):
+                loop.store.add_trajectory(f"t{k:06d}", None, {"generation": 0, "stop_reason": "t_max", "t_reached_ps": t_ps,
+                                                              "rho_threshold_eV": rho}, {})
+
+        record(0, 3, 0.2, 0.2)
+        loop.check_stop()
+        assert loop.rho_rung == 0.2 and loop.stopping is None  # 3 of a window of 4
+        record(3, 1, 0.2, 0.2)
+        loop.check_stop()
+        assert loop.rho_rung == 0.1 and loop.stopping is None  # stepped down, not converged: not the last rung
+        task = sample_task_for(cfg, loop.rd, 0, ["t000004"], rho_threshold_eV=loop.rho_rung)
+        assert task.sampler.rho_threshold_eV == 0.1
+        record(4, 4, 0.2, 0.1)
+        loop.check_stop()
+        assert loop.stopping == "converged"  # the last rung's window reached stop_median_ps
+    finally:
+        loop.rd.unlock()
+    again = Loop(cfg, tmp_path / "run", resume=True, echo=lambda m: None)
+    again.prepare()
+    try:
+        assert again.rho_rung == 0.1
+    finally:
+        again.rd.unlock()

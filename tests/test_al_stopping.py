@@ -110,3 +110,63 @@ def test_the_window_is_in_start_order_up_to_the_oldest_running_trajectory():
     # lost trajectories never count
     lost = [{"traj_id": "t000020", "stop_reason": "task_failed", "t_reached_ps": 0.0}]
     assert window_times(finishing_order + lost) == times
+
+
+# ------------------------------------------------------------------------------------- threshold ladder
+
+
+def test_the_threshold_ladder_steps_down_by_its_factor_to_the_final_rung():
+    from alal.al.stopping import ThresholdLadder
+
+    ladder = ThresholdLadder(start_eV=0.15, final_eV=0.05, factor=0.7, step_median_ps=10.0)
+    rungs = ladder.rungs()
+    assert rungs == [0.15, 0.15 * 0.7, 0.15 * 0.49, 0.05]  # 0.0515 is within half a step of 0.05: the final rung
+    assert ladder.current([]) == 0.15 and not ladder.is_final(0.15)
+    assert ladder.next(0.15) == rungs[1] and ladder.next(rungs[2]) == 0.05 and ladder.next(0.05) == 0.05
+    assert ladder.is_final(0.05)
+    # a resumed run goes on at the lowest rung any trajectory used (None: rows of a run before the ladder)
+    assert ladder.current([0.15, None, rungs[1], 0.15]) == rungs[1]
+    assert ladder.current([0.05, 0.15]) == 0.05
+    # a fixed threshold is one rung, already the last
+    fixed = ThresholdLadder(start_eV=0.15, final_eV=0.15, factor=0.7, step_median_ps=40.0)
+    assert fixed.rungs() == [0.15] and fixed.is_final(fixed.current([0.15]))
+
+
+def test_the_ladder_reads_its_config_and_bad_ladders_are_refused():
+    import pytest
+
+    from alal.al.stopping import ThresholdLadder
+    from alal.errors import AlalError
+
+    cfg = alconfig.from_dict({"sampler": {"rho_threshold_eV": 0.2, "rho_threshold_final_eV": 0.1, "rho_tighten_factor": 0.5,
+                                          "t_max_ps": 40.0},
+                              "loop": {"stop_median_ps": 40.0, "tighten_median_ps": 8.0}})
+    assert ThresholdLadder.from_config(cfg) == ThresholdLadder(start_eV=0.2, final_eV=0.1, factor=0.5, step_median_ps=8.0)
+    assert ThresholdLadder.from_config(cfg).rungs() == [0.2, 0.1]
+    plain = ThresholdLadder.from_config(alconfig.from_dict({"sampler": {"rho_threshold_eV": 0.2, "t_max_ps": 40.0},
+                                                            "loop": {"stop_median_ps": 30.0}}))
+    assert plain.rungs() == [0.2] and plain.step_median_ps == 30.0  # defaults: no ladder; steps at the stop median
+    with pytest.raises(AlalError, match="only tightens"):
+        alconfig.from_dict({"sampler": {"rho_threshold_eV": 0.1, "rho_threshold_final_eV": 0.2}})
+    with pytest.raises(AlalError, match="tighten_median_ps"):
+        alconfig.from_dict({"sampler": {"rho_threshold_eV": 0.2, "rho_threshold_final_eV": 0.1, "t_max_ps": 10.0},
+                            "loop": {"stop_median_ps": 10.0, "tighten_median_ps": 20.0}})
+    with pytest.raises(AlalError, match="rho_tighten_factor"):
+        alconfig.from_dict({"sampler": {"rho_tighten_factor": 1.5}})
+
+
+def test_the_window_counts_only_the_current_rung_and_converges_only_on_the_last():
+    from alal.al.stopping import window_times
+
+    rows = [{"traj_id": f"t{k:06d}", "stop_reason": "t_max", "t_reached_ps": 40.0, "rho_threshold_eV": 0.15} for k in range(8)]
+    rows += [{"traj_id": f"t{k:06d}", "stop_reason": "uncertain", "t_reached_ps": 0.5, "rho_threshold_eV": 0.105}
+             for k in range(8, 11)]
+    assert window_times(rows) == [40.0] * 8 + [0.5] * 3  # no ladder: every trajectory
+    assert window_times(rows, rho_threshold_eV=0.15) == [40.0] * 8
+    assert window_times(rows, rho_threshold_eV=0.105) == [0.5] * 3  # the new rung's window is not full yet
+    rule = StopRule(window=4, median_ps=40.0, max_labels=10**6, max_generations=10**6, max_wall_h=1e6,
+                    max_failure_fraction=0.5, min_attempts_for_failure_stop=10)
+    times = window_times(rows, rho_threshold_eV=0.15)
+    assert rule.decide(times, counters()).status == "converged"
+    assert rule.decide(times, counters(), final_rung=False).status == "continue"  # not on the last rung
+    assert rule.decide(times, counters(wall_s=1e10), final_rung=False).status == "budget"  # budgets still apply

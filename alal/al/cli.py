@@ -15,7 +15,9 @@ def _stop_rule_text(s: dict) -> str:
     """The sampler's uncertainty stop rule in words."""
     parts = []
     if s["rho_threshold_eV"] > 0:
-        parts.append(f"ρ > {s['rho_threshold_eV']:g} eV")
+        final = s.get("rho_threshold_final_eV", 0.0)
+        ladder = f", tightened ×{s['rho_tighten_factor']:g} per rung down to {final:g} eV" if 0 < final < s["rho_threshold_eV"] else ""
+        parts.append(f"ρ > {s['rho_threshold_eV']:g} eV{ladder}")
     if s["force_spread_threshold_eV_A"] > 0:
         parts.append(f"{s['force_spread_statistic']} force spread > {s['force_spread_threshold_eV_A']:g} eV/Å")
     return " or ".join(parts) + " stops"

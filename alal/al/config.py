@@ -158,6 +158,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "check_every_steps": Key(10, "int", "uncertainty (and blow-up) check interval, MD steps", _positive),
         "rho_threshold_eV": Key(0.01, "float", "stop when ρ = σ_E/√N exceeds this (eV per √atom; ANI-1x used 0.23 kcal/mol ≈ 0.0100 eV; "
                                 "0 = off, then force_spread_threshold_eV_A must be set)", _non_negative),
+        "rho_threshold_final_eV": Key(0.0, "float", "threshold ladder: tighten ρ_threshold step by step down to this (0 = a fixed "
+                                      "threshold, the paper's); see alal.al.stopping.ThresholdLadder", _non_negative),
+        "rho_tighten_factor": Key(0.7, "float", "threshold ladder: each rung is the one before times this", _between(0.05, 0.99)),
         "force_spread_threshold_eV_A": Key(0.0, "float", "also stop when the per-atom force spread (force_spread_statistic over atoms) "
                                            "exceeds this (0 = off)", _non_negative),
         "force_spread_statistic": Key("max", "str", "which force spread force_spread_threshold_eV_A applies to: the maximum over atoms "
@@ -177,6 +180,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "retrain_every_labels": Key(50, "int", "K: retrain when this many new labels arrived since the last training", _positive),
         "stop_window": Key(16, "int", "M: the stop rule looks at the last M finished trajectories", _positive),
         "stop_median_ps": Key(250.0, "float", "t_stop: stop when the median time-to-uncertainty of the last M trajectories reaches this", _positive),
+        "tighten_median_ps": Key(0.0, "float", "threshold ladder: go down a rung when the median time-to-uncertainty of the last M "
+                                 "trajectories at the current rung reaches this (0 = stop_median_ps)", _non_negative),
         "max_labels": Key(100000, "int", "label budget (bootstrap included)", _positive),
         "max_generations": Key(1000, "int", "generation budget (generation 0 included)", _positive),
         "max_wall_h": Key(1e6, "float", "wall-time budget of the driver (hours, summed over resumes)", _positive),
@@ -358,6 +363,14 @@ def _cross_checks(v: dict, where: str) -> None:
     if s["rho_threshold_eV"] <= 0 and s["force_spread_threshold_eV_A"] <= 0:
         raise ConfigError(f"{where}: sampler.rho_threshold_eV and sampler.force_spread_threshold_eV_A are both 0: nothing would ever "
                           "stop a trajectory as uncertain (set at least one)")
+    if s["rho_threshold_final_eV"] > s["rho_threshold_eV"]:
+        raise ConfigError(f"{where}: sampler.rho_threshold_final_eV ({s['rho_threshold_final_eV']}) exceeds sampler.rho_threshold_eV "
+                          f"({s['rho_threshold_eV']}): the threshold ladder only tightens")
+    if s["rho_threshold_final_eV"] > 0 and s["rho_threshold_eV"] <= 0:
+        raise ConfigError(f"{where}: sampler.rho_threshold_final_eV needs sampler.rho_threshold_eV > 0 (the ladder's first rung)")
+    if loop["tighten_median_ps"] > s["t_max_ps"]:
+        raise ConfigError(f"{where}: loop.tighten_median_ps ({loop['tighten_median_ps']}) exceeds sampler.t_max_ps ({s['t_max_ps']}): "
+                          "the threshold ladder could never go down a rung")
     if 0 < loop["max_labels_ahead"] < loop["retrain_every_labels"]:
         raise ConfigError(
             f"{where}: loop.max_labels_ahead ({loop['max_labels_ahead']}) is below loop.retrain_every_labels "

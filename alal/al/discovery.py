@@ -272,6 +272,8 @@ def analyse(rd, store, cfg, *, calibration: bool = True, cna: bool = True, echo:
             "max_t_ps": float(np.max(times)) if times else None,
             "t_max_ps": t_max,
             "survival_fraction": sum(r == "t_max" for r in reasons) / len(ts) if ts else None,
+            "rho_thresholds_eV": sorted({float(t.get("rho_threshold_eV")) for t in ts if t.get("rho_threshold_eV") is not None},
+                                        reverse=True),  # more than one on a threshold ladder (alal.al.stopping)
             "n_uncertain": sum(r in ("uncertain", "uncertain_forces") for r in reasons),
             "n_blowups": sum(r == "blowup" for r in reasons),
             "n_candidates": len(cands.get(gen, [])), "n_candidates_dropped": dropped.get(gen, 0),
@@ -385,7 +387,7 @@ def _cna_cell(row: dict, prefix: str) -> str:
     return "/".join(f"{100 * row[f'{prefix}_{k}_fraction']:.0f}" for k in CNA_TYPES)
 
 
-HEADER = ("gen", "trajs", "median t ps", "survival %", "labels (boot+al)", "test E MAE meV/at", "test F MAE eV/Å",
+HEADER = ("gen", "ρ thr eV", "trajs", "median t ps", "survival %", "labels (boot+al)", "test E MAE meV/at", "test F MAE eV/Å",
           "cand fcc/hcp/bcc/ico/oth %", "end fcc/hcp/bcc/ico/oth %", "spearman ρ-vs-err")
 
 
@@ -393,7 +395,8 @@ def table_cells(row: dict) -> list[str]:
     labels = "-" if row.get("n_labels") is None else f"{row['n_labels']} ({row['n_labels_bootstrap']}+{row['n_labels_al']})"
     sp = row.get("spearman_rho_vs_energy_error")
     sp_cell = _f(sp, "+.2f") if sp is not None else ("n/a" if row.get("spearman_rho_vs_energy_error_reason") else "-")
-    return [str(row["generation"]), str(row["n_trajectories"]), _f(row.get("median_t_ps")),
+    thr = "/".join(f"{t:.3g}" for t in row.get("rho_thresholds_eV") or []) or "-"
+    return [str(row["generation"]), thr, str(row["n_trajectories"]), _f(row.get("median_t_ps")),
             _f(row.get("survival_fraction"), ".0f", 100.0), labels, _f(row.get("test_energy_mae_meV_per_atom")),
             _f(row.get("test_force_mae_eV_A")), _cna_cell(row, "cand"), _cna_cell(row, "end"), sp_cell]
 
@@ -408,7 +411,7 @@ def table_text(result: dict, indent: str = "    ") -> str:
 
 def legend(result: dict) -> list[str]:
     t_max = result["t_max_ps"]
-    out = [f"survival: share of trajectories reaching t_max = {t_max:g} ps; CNA: atom-weighted adaptive-CNA shares of "
+    out = [f"ρ thr: the ρ threshold(s) the generation's trajectories stopped at; survival: share of trajectories reaching t_max = {t_max:g} ps; CNA: atom-weighted adaptive-CNA shares of "
            "the candidates sent to the oracle (cand) and of the trajectories' end frames (end); spearman: rank "
            f"correlation of ρ = σ_E/√N with |Ê−E|/N over the model's test split (n/a: fewer than "
            f"{MIN_SPEARMAN_POINTS} test structures)"]

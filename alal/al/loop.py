@@ -31,7 +31,7 @@ from alal.al.candidates import Candidates
 from alal.al.execution import Execution, Flight, check_profile
 from alal.al.rundir import RunDir, read_json, seed_for
 from alal.al.status import progress_line, wall_used_s
-from alal.al.stopping import Counters, StopRule, finished, window_times
+from alal.al.stopping import Counters, StopRule, ThresholdLadder, finished, window_times
 from alal.al.tasks import label_inputs, sample_task_for, train_task_for, trajectory_record, write_dataset
 from alal.errors import AlalError
 
@@ -66,6 +66,8 @@ class Loop:
         self.flights: list[Flight] = []
         self.candidates = Candidates()  # uncertain frames of finished trajectories, not yet queued
         self.stop_rule = StopRule.from_config(cfg)
+        self.ladder = ThresholdLadder.from_config(cfg)
+        self.rho_rung = self.ladder.start_eV  # the ρ threshold new trajectories get (set from the run in prepare)
         self.stopping: str | None = None
         self.stop_message = ""
         self.final_training_done = False
@@ -85,6 +87,7 @@ class Loop:
                                                       config_path=self.config_path, echo=self.echo)
         self.session_id = f"session:{len(self.manifest['sessions'])}"
         self.store.insert(self.session_id, None, {"kind": "session", "started": time.time(), "last_seen": time.time()})
+        self.rho_rung = self.ladder.current([r.get("rho_threshold_eV") for r in self.store.trajectories()])
 
     def _check_inputs(self) -> None:
         cfg = self.cfg
@@ -232,7 +235,8 @@ class Loop:
             self._next_traj = start + len(ids)
             path = self.rd.traj_work / f"task-{ids[0]}.json"
             deadline = time.time() + self.cfg["loop.max_wall_h"] * 3600 - self.wall_used_s()  # budget end (loop.max_wall_h)
-            sample_task_for(self.cfg, self.rd, gen, ids, deadline if deadline < 1e12 else None).write(path)
+            sample_task_for(self.cfg, self.rd, gen, ids, deadline if deadline < 1e12 else None,
+                            rho_threshold_eV=self.rho_rung).write(path)
             fut = self.execution.submit("sample", path, s["time_limit_s"] * len(ids) + 120, s["threads"])
             self.flights.append(Flight("sample", fut, cost, {"ids": ids, "generation": gen, "task": str(path)}))
 
@@ -369,8 +373,13 @@ class Loop:
     def finished_trajectories(self) -> list:
         return finished(self.store.trajectories())
 
+    @property
+    def laddered(self) -> bool:
+        return len(self.ladder.rungs()) > 1
+
     def window_times(self) -> list[float]:  # in start order, up to the oldest trajectory still running
-        return window_times(self.store.trajectories(), [i for f in self.in_flight("sample") for i in f.info["ids"]])
+        return window_times(self.store.trajectories(), [i for f in self.in_flight("sample") for i in f.info["ids"]],
+                            rho_threshold_eV=self.rho_rung if self.laddered else None)
 
     def window_median(self) -> tuple[float, int]:
         return self.stop_rule.window_median(self.window_times())
@@ -378,11 +387,21 @@ class Loop:
     def check_stop(self) -> None:
         if self.stopping:
             return
+        final_rung = self.ladder.is_final(self.rho_rung)
+        if not final_rung:
+            med, n = self.window_median()
+            if n >= self.stop_rule.window and med >= self.ladder.step_median_ps:
+                new = self.ladder.next(self.rho_rung)
+                self.echo(f"threshold ladder: the last {n} trajectories at ρ threshold {self.rho_rung:.3g} eV/√atom survived a "
+                          f"median {med:.3g} ps >= loop.tighten_median_ps = {self.ladder.step_median_ps:g} ps; new trajectories "
+                          f"stop at {new:.3g} eV/√atom" + (" (the last rung)" if self.ladder.is_final(new) else ""))
+                self.rho_rung = new
+                final_rung = self.ladder.is_final(new)
         # an attempt lost with its batch job (cancelled, walltime, node gone) is requeued but is no oracle failure
         attempts = [a for a in self.store.attempts() if a.outcome != "lost"]
         decision = self.stop_rule.decide(self.window_times(), Counters(
             n_labels=self.labels_count(), generation=self.generation(), wall_s=self.wall_used_s(),
-            n_attempts=len(attempts), n_failed_attempts=sum(1 for a in attempts if a.outcome != "ok")))
+            n_attempts=len(attempts), n_failed_attempts=sum(1 for a in attempts if a.outcome != "ok")), final_rung=final_rung)
         if not decision.stop:
             return
         self.stopping, self.stop_message = decision.status, decision.message
@@ -404,7 +423,8 @@ class Loop:
             n_running=sum(len(f.info["ids"]) for f in self.in_flight("sample")), median_ps=med, n_window=n,
             stop_median_ps=self.cfg["loop.stop_median_ps"], wall_h=self.wall_used_s() / 3600,
             max_wall_h=self.cfg["loop.max_wall_h"],
-            training=[(f.info["generation"], Path(f.info["task"]).with_suffix(".log")) for f in self.in_flight("train")]))
+            training=[(f.info["generation"], Path(f.info["task"]).with_suffix(".log")) for f in self.in_flight("train")],
+            rung=(self.rho_rung, self.ladder.step_median_ps, self.ladder.is_final(self.rho_rung)) if self.laddered else None))
 
     # -------------------------------------------------------------------------------- main
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alal.al.stopping import StopRule, finished, window_times
+from alal.al.stopping import StopRule, ThresholdLadder, finished, window_times
 from alal.errors import AlalError
 
 
@@ -123,12 +123,19 @@ def wall_used_s(store) -> float:
 
 def progress_line(*, elapsed_s: float, generation: int, n_labels: int, n_pending: int, n_failed: int,
                   n_trajectories: int, n_running: int, median_ps: float, n_window: int, stop_median_ps: float,
-                  wall_h: float, max_wall_h: float, training: list[tuple[int, Path]] = ()) -> str:
-    """The driver's progress line. ``training``: (generation, log file) of each training task running."""
+                  wall_h: float, max_wall_h: float, training: list[tuple[int, Path]] = (),
+                  rung: tuple[float, float, bool] | None = None) -> str:
+    """The driver's progress line. ``training``: (generation, log file) of each training task running; ``rung``:
+    (ρ threshold now, median that moves down a rung, last rung?) on a threshold ladder."""
     parts = [f"[{_hms(elapsed_s)}] gen {generation}", f"labels {n_labels} (+{n_pending} pending, {n_failed} failed)",
              f"trajectories {n_trajectories} (+{n_running} running)"]
+    target_ps = stop_median_ps
+    if rung is not None:
+        rho_now, step_ps, last = rung
+        parts.append(f"ρ threshold {rho_now:.3g} ({'last rung' if last else f'next rung at {step_ps:g} ps'})")
+        target_ps = stop_median_ps if last else step_ps
     if n_window:
-        parts.append(f"median t_unc last {n_window}: {median_ps:.3g} of {stop_median_ps:g} ps")
+        parts.append(f"median t_unc last {n_window}: {median_ps:.3g} of {target_ps:g} ps")
     if max_wall_h < 1e5:
         parts.append(f"wall {wall_h * 60:.0f} of {max_wall_h * 60:.0f} min budget")
     for gen, log in training:
@@ -165,7 +172,10 @@ def summarize(run_dir: Path, *, discovery: bool = True, calibration: bool = True
     all_trajs = store.trajectories()
     trajs = finished(all_trajs)
     lost = len(all_trajs) - len(trajs)
-    median, n_window = StopRule.from_config(cfg).window_median(window_times(all_trajs))  # all finished once the driver is gone
+    ladder = ThresholdLadder.from_config(cfg)
+    rung = ladder.current([r.get("rho_threshold_eV") for r in all_trajs])
+    median, n_window = StopRule.from_config(cfg).window_median(  # all finished once the driver is gone
+        window_times(all_trajs, rho_threshold_eV=rung if len(ladder.rungs()) > 1 else None))
     reasons = Counter(r.get("stop_reason") for r in store.trajectories())
     grid, surv = survival_table(trajs, cfg["sampler.t_max_ps"])
     final = next((g for g in reversed(ok_gens) if int(g.generation) == latest), None)
@@ -176,6 +186,7 @@ def summarize(run_dir: Path, *, discovery: bool = True, calibration: bool = True
         "attempts_by_outcome": dict(attempts), "trajectories": len(trajs), "trajectories_lost": lost,
         "stop_reasons": dict(reasons), "median_time_to_uncertainty_ps": median, "window": n_window,
         "stop_median_ps": lp["stop_median_ps"], "survival_grid_ps": grid, "survival": surv,
+        "rho_threshold_rungs_eV": ladder.rungs(), "rho_threshold_now_eV": rung,
         "generations": [{k: g.get(k) for k in ("generation", "attempt", "status", "n_labels", "epochs", "train_wall_s",
                                                 "test_energy_rmse_meV_per_atom", "test_force_rmse_eV_A",
                                                 "test_energy_mae_meV_per_atom", "test_force_mae_eV_A", "reason")}
@@ -227,6 +238,10 @@ def _text(d: dict, disc: dict | None = None) -> str:
         f"  median t_unc    {_fmt(d['median_time_to_uncertainty_ps'])} ps over the last {d['window']} trajectories "
         f"(stop at {d['stop_median_ps']:g} ps)",
     ]
+    rungs = d.get("rho_threshold_rungs_eV") or []
+    if len(rungs) > 1:
+        lines.append("  ρ threshold     ladder " + " → ".join(f"{r:.3g}" for r in rungs)
+                     + f" eV/√atom; now {d['rho_threshold_now_eV']:.3g} (the median above is over trajectories at it)")
     fe = d["final_test_errors"]
     if fe:
         lines.append(f"  final model     test split: energy MAE/RMSE {_fmt(fe.get('energy_mae_meV_per_atom'))}/"

@@ -7,6 +7,11 @@
               oldest one still running (:func:`window_times`)
   budget      the labels, generations or wall time of the config are spent
 
+With a threshold ladder (:class:`ThresholdLadder`, ``sampler.rho_threshold_final_eV`` below
+``sampler.rho_threshold_eV``) "converged" only counts on the last rung: on every rung before it, a window median
+that reaches ``loop.tighten_median_ps`` tightens the ρ threshold by ``sampler.rho_tighten_factor`` instead, and
+the window starts again from the trajectories sampled at the new threshold.
+
 The rule reads no database and no clock: the loop hands it the trajectories' times and its counters, so the
 rule can be tested on its own.
 
@@ -46,10 +51,11 @@ def times_ps(rows: Sequence) -> list[float]:
     return [float(r.get("t_reached_ps")) for r in rows]
 
 
-def window_times(rows: Sequence, running_ids: Sequence[str] = ()) -> list[float]:
+def window_times(rows: Sequence, running_ids: Sequence[str] = (), rho_threshold_eV: float | None = None) -> list[float]:
     """The times-to-uncertainty that the stop rule's window is drawn from: the trajectories in the order they
     were started (ids ``t000000``, ``t000001``, … sort that way), only those started before the oldest one still
-    running (``running_ids``), lost ones left out. See the module docstring for why."""
+    running (``running_ids``), lost ones left out. See the module docstring for why. With ``rho_threshold_eV``
+    only the trajectories sampled at that ρ threshold count (a threshold ladder's current rung)."""
     first_running = min(running_ids) if running_ids else None
     out = []
     for r in sorted(rows, key=lambda r: str(r.get("traj_id"))):
@@ -57,8 +63,68 @@ def window_times(rows: Sequence, running_ids: Sequence[str] = ()) -> list[float]
             break
         if r.get("stop_reason") in LOST_REASONS:
             continue
+        if rho_threshold_eV is not None and not same_threshold(r.get("rho_threshold_eV"), rho_threshold_eV):
+            continue
         out.append(float(r.get("t_reached_ps")))
     return out
+
+
+def same_threshold(a, b) -> bool:
+    return a is not None and b is not None and math.isclose(float(a), float(b), rel_tol=1e-9)
+
+
+@dataclass(frozen=True)
+class ThresholdLadder:
+    """The ρ threshold as a ladder of rungs: ``start_eV``, ``start_eV·factor``, … down to ``final_eV``.
+
+    Why: one threshold cannot serve a whole run. A threshold tight enough for the final model stops the first
+    models' trajectories at t = 0 (their spread on fresh random cells is already above it), so every label is a
+    random cell; one loose enough for the first models lets the later ones run to t_max on configurations they
+    still get wrong (measured on the 2026-12-07 discovery run at 0.15 eV/√atom: generation 6's trajectories that
+    ran to t_max ended on frames with a median |ΔE| of 4.4 meV/atom and ρ 0.066, while its model put HCP
+    243 meV/atom below FCC). The loop climbs down one rung each time the trajectories at the current rung
+    survive a median of ``step_median_ps``; the stop rule's "converged" applies on the last rung only.
+    ``final_eV`` equal to ``start_eV`` is a fixed threshold (one rung), the paper's protocol.
+    """
+
+    start_eV: float
+    final_eV: float
+    factor: float
+    step_median_ps: float
+
+    @classmethod
+    def from_config(cls, cfg) -> "ThresholdLadder":
+        s = cfg.section("sampler")
+        final = s["rho_threshold_final_eV"] or s["rho_threshold_eV"]
+        return cls(start_eV=s["rho_threshold_eV"], final_eV=final, factor=s["rho_tighten_factor"],
+                   step_median_ps=cfg["loop.tighten_median_ps"] or cfg["loop.stop_median_ps"])
+
+    def rungs(self) -> list[float]:
+        out = [self.start_eV]
+        while out[-1] > self.final_eV and not math.isclose(out[-1], self.final_eV, rel_tol=1e-9):
+            nxt = out[-1] * self.factor
+            # a rung that would land just above the final one (closer than half a step, in log) is the final one
+            out.append(self.final_eV if nxt < self.final_eV * self.factor ** -0.5 else nxt)
+        return out
+
+    def current(self, thresholds_used: Sequence) -> float:
+        """The rung the run is on: the lowest rung any trajectory was sampled at (a resumed run goes on where it
+        was), the first rung before any."""
+        used = [float(t) for t in thresholds_used if t is not None]
+        rungs = self.rungs()
+        if not used:
+            return rungs[0]
+        lowest = min(used)
+        on = [r for r in rungs if r <= lowest * (1 + 1e-9)]
+        return on[0] if on else rungs[-1]
+
+    def is_final(self, rung_eV: float) -> bool:
+        return same_threshold(rung_eV, self.rungs()[-1])
+
+    def next(self, rung_eV: float) -> float:
+        rungs = self.rungs()
+        lower = [r for r in rungs if r < rung_eV * (1 - 1e-9)]
+        return lower[0] if lower else rungs[-1]
 
 
 @dataclass(frozen=True)
@@ -111,16 +177,17 @@ class StopRule:
             return math.nan, 0
         return float(np.median(last)), len(last)
 
-    def decide(self, times: Sequence[float], c: Counters) -> Decision:
+    def decide(self, times: Sequence[float], c: Counters, final_rung: bool = True) -> Decision:
         """``times``: the trajectories' times-to-uncertainty in ps from :func:`window_times`. Checked in order of
-        severity: failures, convergence, then the budgets."""
+        severity: failures, convergence (on a threshold ladder's last rung only: ``final_rung``), then the
+        budgets."""
         if c.n_attempts >= self.min_attempts_for_failure_stop \
                 and c.n_failed_attempts > self.max_failure_fraction * c.n_attempts:
             return Decision("failed", f"{c.n_failed_attempts} of {c.n_attempts} labelling attempts failed "
                                       f"({100 * c.n_failed_attempts / c.n_attempts:.0f}% > loop.max_failure_fraction "
                                       f"{100 * self.max_failure_fraction:.0f}%)")
         med, n = self.window_median(times)
-        if n >= self.window and med >= self.median_ps:
+        if final_rung and n >= self.window and med >= self.median_ps:
             return Decision("converged", f"median time-to-uncertainty of the last {n} trajectories (up to trajectory "
                                          f"{len(times)}) is {med:.3g} ps >= loop.stop_median_ps = {self.median_ps:g} ps")
         if c.n_labels >= self.max_labels:

@@ -122,16 +122,20 @@ class TrainTask(_TaskFile):
                    init_model=d.get("init_model"), run_name=d["run_name"], threads=d.get("threads", 1))
 
 
-def sample_task_for(cfg, rd: RunDir, gen: int, ids: list[str], deadline_unix: float | None = None) -> SampleTask:
+def sample_task_for(cfg, rd: RunDir, gen: int, ids: list[str], deadline_unix: float | None = None,
+                    rho_threshold_eV: float | None = None) -> SampleTask:
     """The sampling task of trajectories ``ids`` with generation ``gen``'s model (``cfg``: the run's ALConfig);
-    its trajectories end as "walltime" at ``deadline_unix`` (the loop's budget) if they are still running."""
+    its trajectories end as "walltime" at ``deadline_unix`` (the loop's budget) if they are still running.
+    ``rho_threshold_eV``: the threshold ladder's current rung (default: sampler.rho_threshold_eV)."""
     seed = cfg["run.seed"]
+    sampler = dataclasses.replace(SamplerSettings.from_config(cfg), deadline_unix=deadline_unix)
+    if rho_threshold_eV is not None:
+        sampler = dataclasses.replace(sampler, rho_threshold_eV=rho_threshold_eV)
     return SampleTask(
         trajectories=[TrajectorySpec(traj_id=t, seed=seed_for(seed, "trajectory", t), generation=gen,
                                      model_dir=str(rd.model(gen))) for t in ids],
         out_dir=str(rd.traj_work), threads=cfg["sampler.threads"],
-        sampler=dataclasses.replace(SamplerSettings.from_config(cfg), deadline_unix=deadline_unix),
-        builder=BuilderSettings.from_config(cfg))
+        sampler=sampler, builder=BuilderSettings.from_config(cfg))
 
 
 def train_task_for(cfg, rd: RunDir, gen: int, attempt: int, dataset: Path, threads: int) -> TrainTask:
