@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("alal.al.cli", "run the active-learning loop from a TOML config"),
     "status": ("alal.al.status", "summarise an active-learning run directory"),
     "study": ("alal.al.study", "studies on an active-learning run (table1)"),
+    "md-study": ("validation.studies.cli", "MD protocol studies on a potential (liquid-density: which protocol choice moves it)"),
     "discover": ("alal.al.discover", "automated discovery: AL run (resumed if present), validation against its oracle, Table I, status"),
     "data": ("alal.data.cli", "check a run database against its label journal; rebuild a damaged one from it"),
 }

@@ -1,0 +1,1 @@
+"""Protocol studies on a potential: which MD choice moves a number, measured one factor at a time."""
