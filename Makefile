@@ -20,7 +20,7 @@ endif
 export TORCHANI_NO_WARN_EXTENSIONS := 1
 export MPLBACKEND := Agg
 
-.PHONY: all install validate test test-slow test-cluster check-wheel bench bench-al reference train discover clean distclean help
+.PHONY: all install validate test test-slow test-cluster check-wheel bench bench-al reference train discover study-liquid-density clean distclean help
 
 help:
 	@echo "make validate   quick validation of the default potentials -> $(OUT)/ (report.html, report.pdf, results.json)"
@@ -32,6 +32,7 @@ help:
 	@echo "make bench-al   active-learning sampler/trainer throughput, current beside new path -> reports/bench/al.json"
 	@echo "make reference  regenerate the GPAW-PBE references in reference_data/dft/"
 	@echo "make train      active-learning demo with the EMT oracle, then validation of the final model"
+	@echo "make study-liquid-density  which protocol factor moves ANI-Al's liquid density (~1 h; resumes) -> reports/studies/"
 	@echo "make discover   automated discovery from random cells with the ANI-Al teacher (<= 2.5 h; resumes) -> runs/discovery/"
 
 all: validate
@@ -104,6 +105,9 @@ train: $(STAMP)
 discover: $(STAMP)
 	@mkdir -p runs
 	$(PY) -m alal.cli discover configs/al-discovery.toml --run-dir runs/discovery
+
+study-liquid-density: $(STAMP)
+	$(PY) -m alal.cli md-study liquid-density --potential ani-al --out reports/studies/liquid-density
 
 clean:
 	rm -rf reports/latest reports/bench .pytest_cache

@@ -20,7 +20,7 @@ def test_the_plan_runs_every_variant_from_independent_seeds_cheapest_first():
     assert len(pieces) == 3 * len(VARIANTS)
     assert {(p.variant.name, p.seed) for p in pieces} == {(v.name, s) for v in VARIANTS for s in (7, 8, 9)}
     costs = [p.atom_steps for p in pieces]
-    assert costs == sorted(costs) and pieces[-1].variant.n_atoms == 2048
+    assert costs == sorted(costs) and pieces[-1].variant.n_atoms == 2048 and pieces[0].variant == BASELINE
     assert len({p.key for p in pieces}) == len(pieces)  # one file per piece
     # each variant changes exactly one factor of the baseline
     fields = ("n_cells", "dt_fs", "dtype", "ensemble")

@@ -106,7 +106,7 @@ def plan(variants: tuple[Variant, ...] = VARIANTS, n_seeds: int = 3, first_seed:
     if not any(v.name == BASELINE.name for v in variants):
         raise AlalError(f"the variants must include the baseline '{BASELINE.name}'")
     pieces = [Piece(v, first_seed + k, T_K, lengths) for v in variants for k in range(n_seeds)]
-    return sorted(pieces, key=lambda p: (p.atom_steps, p.variant.name, p.seed))
+    return sorted(pieces, key=lambda p: (p.atom_steps, p.variant.name != BASELINE.name, p.variant.name, p.seed))
 
 
 def run_piece(piece: Piece, potential: str, a0_A: float, progress=None) -> dict:
