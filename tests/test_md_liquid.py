@@ -52,6 +52,46 @@ def test_experimental_rdf_files_are_read_when_present(tmp_path):
         load_experimental_rdf(tmp_path, 1183.0)
 
 
+def test_the_project_slot_comes_first_then_the_data_directory_tables(tmp_path, monkeypatch):
+    from validation.properties.rdf import experiment_dirs, find_experimental_rdf
+    from validation.references import load_references
+
+    data = tmp_path / "data"
+    (data / "reference" / "liquid_rdf").mkdir(parents=True)
+    r = np.linspace(0.0, 10.0, 201)
+    body = "\n".join(f"{x:.3f},{1 + np.exp(-(x - 2.8) ** 2 / 0.05):.4f}" for x in r)
+    (data / "reference" / "liquid_rdf" / "tables_943K.dat").write_text(f"# label: data-dir table\n# citation: how\n{body}\n")
+    monkeypatch.setenv("ALAL_DATA_DIR", str(data))
+    folders = experiment_dirs(load_references())
+    assert folders[1] == data / "reference" / "liquid_rdf"
+    exp = find_experimental_rdf(folders, 943.0)
+    assert exp["label"] == "data-dir table" and exp["citation"] == "how" and len(exp["r_A"]) == 201
+    slot = tmp_path / "slot"
+    slot.mkdir()
+    (slot / "own_943K.dat").write_text(f"# label: own table\n{body}\n")
+    assert find_experimental_rdf([slot, folders[1]], 943.0)["label"] == "own table"
+    assert find_experimental_rdf(folders, 1000.0) is None
+
+
+@needs_ani_al
+def test_the_shared_liquid_rdf_tables_parse_and_compare():
+    """The data directory's tables (943-1323 K): each parses, its first peak lies where liquid Al's does, and the
+    comparison of a curve with itself has zero RMS difference."""
+    from alal.config import data_dir
+    from validation.properties.rdf import DATA_DIR_TABLES, compare_to_experiment
+
+    folder = data_dir().joinpath(*DATA_DIR_TABLES)
+    if not folder.is_dir():
+        pytest.skip(f"no g(r) tables in {folder}")
+    for T in (943.0, 1123.0, 1183.0, 1273.0, 1323.0):
+        exp = load_experimental_rdf(folder, T)
+        assert exp is not None and "hippynn" in exp["citation"]
+        res = {"r_A": exp["r_A"], "g": exp["g"], "number_density_A3": 0.0506, "r_max_A": 8.0}
+        cmp = compare_to_experiment(res, exp)
+        assert 2.6 < cmp["peak_r_A"] < 2.95 and 2.2 < cmp["peak_g"] < 3.3, (T, cmp["peak_r_A"], cmp["peak_g"])
+        assert cmp["rms_g_difference"] == pytest.approx(0.0, abs=1e-12)
+
+
 @pytest.mark.slow
 @needs_ani_al
 def test_ani_al_liquid_density_near_experiment():

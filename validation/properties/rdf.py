@@ -8,8 +8,11 @@ the end of the run (paper: 100 frames over the last 10 ps of a 50 ps NVT run, 1 
 position and height, first-minimum position, coordination number up to it, each with a standard error from
 splitting the frames into blocks, and the self-diffusion coefficient from the same frames (Einstein relation).
 
-Experiment: tabulated g(r) files (Mauro et al., J. Chem. Phys. 135, 044502 (2011)) are compared when present in
-``reference_data/experiment/rdf/`` (format in that folder's README.md); none ship with alal.
+Experiment: tabulated g(r) files are compared when present, first in ``reference_data/experiment/rdf/`` (a slot
+for the user's own tables; format in that folder's README.md), then in the data directory's
+``reference/liquid_rdf/`` (``$ALAL_DATA_DIR``; the LANL hippynn tables at 943-1323 K, which the project does not
+redistribute; their file headers carry the label and how to cite them). Per temperature: first-peak position and
+height against the table's, and the RMS difference of g over the common range r ≥ 2 Å.
 """
 
 from __future__ import annotations
@@ -53,8 +56,23 @@ def nvt_atom_steps(s: dict) -> float:
     return s["n_atoms"] * ps * 1000.0 / s["dt_fs"]
 
 
-def experiment_dir(references) -> Path:
-    return Path(references.root).joinpath(*EXPERIMENT_DIR)
+DATA_DIR_TABLES = ("reference", "liquid_rdf")
+
+
+def experiment_dirs(references) -> list[Path]:
+    """Where tabulated g(r) files are looked for, in order: the project's slot, then the data directory's tables."""
+    from alal.config import data_dir
+
+    return [Path(references.root).joinpath(*EXPERIMENT_DIR), data_dir().joinpath(*DATA_DIR_TABLES)]
+
+
+def find_experimental_rdf(folders: list[Path], T_K: float) -> dict | None:
+    """The first table for ``T_K`` found in ``folders`` (see :func:`load_experimental_rdf`)."""
+    for folder in folders:
+        exp = load_experimental_rdf(folder, T_K)
+        if exp is not None:
+            return exp
+    return None
 
 
 def load_experimental_rdf(folder: Path, T_K: float) -> dict | None:
@@ -207,14 +225,14 @@ class LiquidRDF(Property):
             result = skipped(self, ctx, raw["skipped"], s)
             result.notes.append(full_note)
             return result
-        folder = experiment_dir(ctx.references)
+        folders = experiment_dirs(ctx.references)
         data: dict = {}
         comparisons: list[Comparison] = []
         missing = []
         for T, res in raw["results"].items():
             key = f"{T:.0f}"
             entry = {k: v for k, v in res.items()}
-            exp = load_experimental_rdf(folder, T)
+            exp = find_experimental_rdf(folders, T)
             if exp is None:
                 missing.append(key)
             else:
@@ -238,6 +256,10 @@ class LiquidRDF(Property):
                          "(the paper: 50 ps NVT, 100 frames, 1 fs); error bars are larger than the full tier's.")
             notes.append(full_note + " (NVT part; the NPT densities come from liquid_density)")
         if missing:
-            notes.append(f"Experimental g(r) (Mauro et al., J. Chem. Phys. 135, 044502 (2011)) not available for "
-                         f"{', '.join(missing)} K: put tabulated files in {folder} (see its README.md) to compare.")
+            notes.append(f"Tabulated g(r) not available for {', '.join(missing)} K: put tables in {folders[0]} (see its "
+                         f"README.md) or in {folders[1]} to compare.")
+        used = {(e["experiment"]["label"], e["experiment"]["citation"]) for e in data.values()
+                if isinstance(e, dict) and e.get("experiment")}
+        for lab, cite in sorted(used):
+            notes.append(f"g(r) reference '{lab}': {cite}" if cite else f"g(r) reference '{lab}'.")
         return PropertyResult(self.name, ctx.name, data, comparisons, settings=s, notes=notes)

@@ -142,7 +142,8 @@ def build_rdf_section(results: dict, fig_dir: Path) -> Section | None:
         path = fig_dir / "liquid_rdf.png"
         save(fig, path)
         figures.append(Figure(path, "Radial distribution functions of the liquid (NVT at the NPT density, 0.05 Å "
-                                    "bins). Compare the paper's Fig. 4a (experiment: Mauro et al. 2011)."))
+                                    "bins), with the tabulated g(r) where the reference data has it (its label in the legend; how to cite it "
+                                    "in the notes). Compare the paper's Fig. 4a (experiment: Mauro et al. 2011)."))
         rows = []
         for T in temps:
             for name, e in ran.items():
@@ -150,21 +151,23 @@ def build_rdf_section(results: dict, fig_dir: Path) -> Section | None:
                     continue
                 r = e[T]
                 d = r.get("D_m2_s")
+                rms = (r.get("experiment") or {}).get("rms_g_difference")
                 rows.append([T, label(name), pm(r["peak_r_A"], r.get("peak_r_A_err"), 4),
                              pm(r["peak_g"], r.get("peak_g_err"), 3), pm(r["min_r_A"], r.get("min_r_A_err"), 3),
                              pm(r["cn"], r.get("cn_err"), 3), fmt(d * 1e9 if d is not None else None, 3),
-                             fmt(r.get("rho_g_cm3"), 4)])
+                             fmt(r.get("rho_g_cm3"), 4), fmt(rms, 3)])
             exp = next((e[T].get("experiment") for e in ran.values() if T in e and e[T].get("experiment")), None)
             if exp:
                 rows.append([T, f"Experiment: {exp['label']}", fmt(exp["peak_r_A"], 4), fmt(exp["peak_g"], 3),
-                             fmt(exp["min_r_A"], 3), "", "", ""])
+                             fmt(exp["min_r_A"], 3), "", "", "", ""])
         tables.append(Table("First coordination shell", ["T (K)", "Potential", "peak r (Å)", "peak g", "minimum r (Å)",
-                                                         "CN", "D (10⁻⁹ m²/s)", "ρ (g/cm³)"], rows))
+                                                         "CN", "D (10⁻⁹ m²/s)", "ρ (g/cm³)", "RMS Δg vs table (r ≥ 2 Å)"],
+                            rows))
         missing = sorted({T for e in ran.values() for T in e.get("experiment_missing", [])}, key=float)
         if missing:
-            notes.append(f"Experimental g(r) (Mauro et al., J. Chem. Phys. 135, 044502 (2011)) is not in our reference "
-                         f"data for {', '.join(missing)} K: the comparison with experiment is missing. Tabulated files "
-                         f"go in reference_data/experiment/rdf/ (format in its README.md).")
+            notes.append(f"No tabulated g(r) for {', '.join(missing)} K: the comparison with experiment is missing there. "
+                         f"Tables go in reference_data/experiment/rdf/ (format in its README.md) or in the data directory's "
+                         f"reference/liquid_rdf/.")
     notes += sorted({n for e in ran.values() for n in e.get("notes", [])[:1]}) + skipped_notes(skipped)
     return Section("rdf", "Liquid structure: radial distribution function (Fig. 4a)",
                    intro=tier_flag(results) + "g(r) averaged over frames 0.1 ps apart at the end of NVT runs at each liquid's own NPT "
