@@ -215,3 +215,45 @@ def test_the_loops_budget_deadline_ends_running_trajectories_as_censored(model_d
     assert r.candidate is None and r.final is not None and r.steps <= st.check_every_steps
     assert run_trajectory(spec, st, SMALL).stop_reason == "walltime"  # the one-at-a-time sampler too
     assert alone(model_dir, spec, settings()).stop_reason == "t_max"  # no deadline: runs to t_max
+
+
+def test_a_lower_threshold_in_the_control_file_reaches_running_trajectories(model_dir, threshold, tmp_path, monkeypatch):
+    """A threshold ladder's new rung, written by the loop to the run's control file while a batch runs, holds every
+    trajectory to it from the next check step on. The results record the threshold at the start and at the stop;
+    a higher threshold, or an unreadable file, is ignored."""
+    import json
+
+    from alal.al import batch_sampler
+    from alal.al.batch_sampler import BatchSampler
+
+    monkeypatch.setattr(batch_sampler, "CONTROL_POLL_S", 0.0)  # read at every check step
+    control = tmp_path / "sampler_control.json"
+    spec_list = specs(model_dir, range(8))
+    free = batched(model_dir, spec_list, settings(), batch_size=8)  # no stop: the rho trace at every check
+
+    def run_with_rung_written_at_step_10(content: str) -> dict:
+        if control.exists():
+            control.unlink()
+
+        def observer(spec, t_ps, T_target_K, atoms):
+            if not control.exists() and t_ps > 0:  # the first check after the start (step 10)
+                control.write_text(content)
+
+        sampler = BatchSampler(settings(control_file=str(control)), SMALL, model_dir=model_dir, observer=observer)
+        return {r.traj_id: r for r in sampler.run(spec_list, 8)}
+
+    tightened = run_with_rung_written_at_step_10(json.dumps({"rho_threshold_eV": threshold}))
+    n_stopped = 0
+    for s in spec_list:
+        trace = free[s.traj_id].trace["rho_eV"]  # index i: check step 10 i
+        later = [i for i in range(2, len(trace)) if trace[i] > threshold]  # the rung applies from step 20
+        r = tightened[s.traj_id]
+        assert r.steps == (10 * later[0] if later else N_STEPS), s.traj_id
+        assert r.stop_reason == ("uncertain" if later else "t_max")
+        assert r.rho_threshold_start_eV == 1e9 and r.rho_threshold_at_stop_eV == threshold
+        n_stopped += bool(later)
+    assert 0 < n_stopped < len(spec_list)
+    for content in (json.dumps({"rho_threshold_eV": 1e12}), "{not json"):  # looser, or garbled: ignored
+        ignored = run_with_rung_written_at_step_10(content)
+        for s in spec_list:
+            assert ignored[s.traj_id].steps == N_STEPS and ignored[s.traj_id].rho_threshold_at_stop_eV == 1e9

@@ -190,6 +190,9 @@ def test_the_threshold_ladder_moves_down_a_rung_when_its_window_survives_and_a_r
     loop.prepare()
     try:
         assert loop.rho_rung == 0.2 and loop.ladder.rungs() == [0.2, 0.1]
+        from alal.al.batch_sampler import read_control
+
+        assert read_control(str(loop.sampler_control_path))["rho_threshold_eV"] == 0.2  # written when the loop starts
 
         def record(first: int, n: int, t_ps: float, rho: float) -> None:
             for k in range(first, first + n):
@@ -202,8 +205,13 @@ def test_the_threshold_ladder_moves_down_a_rung_when_its_window_survives_and_a_r
         record(3, 1, 0.2, 0.2)
         loop.check_stop()
         assert loop.rho_rung == 0.1 and loop.stopping is None  # stepped down, not converged: not the last rung
-        task = sample_task_for(cfg, loop.rd, 0, ["t000004"], rho_threshold_eV=loop.rho_rung)
-        assert task.sampler.rho_threshold_eV == 0.1
+        # running sampling tasks learn the new rung from the control file
+        from alal.al.batch_sampler import read_control
+
+        assert read_control(str(loop.sampler_control_path))["rho_threshold_eV"] == 0.1
+        task = sample_task_for(cfg, loop.rd, 0, ["t000004"], rho_threshold_eV=loop.rho_rung,
+                               control_file=str(loop.sampler_control_path))
+        assert task.sampler.rho_threshold_eV == 0.1 and task.sampler.control_file == str(loop.sampler_control_path)
         record(4, 4, 0.2, 0.1)
         loop.check_stop()
         assert loop.stopping == "converged"  # the last rung's window reached stop_median_ps

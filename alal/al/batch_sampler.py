@@ -19,6 +19,10 @@ up and one engine call per step serves them all (member forces on check steps on
 refills slots, one more call evaluates the newcomers' first frames). A slot freed between check steps (an
 engine error, t_max not a multiple of the interval) waits for the next check step. Engines without
 ``evaluate_batch`` (the torchani reference) get one engine per trajectory, evaluated in turn.
+
+A threshold ladder's new rung reaches running trajectories: with ``settings.control_file`` set, the batch reads
+that file at check steps (at most every ``CONTROL_POLL_S``) and holds every trajectory, running or new, to a
+lower ``rho_threshold_eV`` found there. Each result records the threshold in force at its start and at its end.
 """
 
 from __future__ import annotations
@@ -69,6 +73,24 @@ class _Trajectory:
         self.candidate: np.ndarray | None = None  # positions of the frame that goes to the oracle
         self.previous = self.atoms.get_positions()  # positions at the last check passed (label_blowups)
         self.rho = 0.0
+        self.rho_threshold_start = settings.rho_threshold_eV
+
+
+CONTROL_POLL_S = 5.0  # how often (wall time, at check steps) a batch reads the run's sampler control file
+
+
+def read_control(path: str | None) -> dict:
+    """The run's sampler control file (written atomically by the loop), or {} when absent or unreadable."""
+    import json
+
+    if not path:
+        return {}
+    try:
+        with open(path) as fh:
+            d = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    return d if isinstance(d, dict) else {}
 
 
 class BatchSampler:
@@ -92,6 +114,23 @@ class BatchSampler:
         self.fr = settings.friction_per_fs / units.fs
         self.n_max = int(round(settings.t_max_ps / self.dt_ps))
         self.observer = observer
+        self._control_read_at = float("-inf")
+
+    def poll_control(self, force: bool = False) -> None:
+        """Apply a lower ρ threshold from the run's control file (a threshold ladder's new rung) to every
+        trajectory from now on; a higher one is ignored (a running trajectory is only ever held to more)."""
+        if not self.settings.control_file or (not force and time.time() - self._control_read_at < CONTROL_POLL_S):
+            return
+        self._control_read_at = time.time()
+        thr = read_control(self.settings.control_file).get("rho_threshold_eV")
+        try:
+            thr = float(thr)
+        except (TypeError, ValueError):
+            return
+        if 0 < thr < self.settings.rho_threshold_eV:
+            import dataclasses
+
+            self.settings = dataclasses.replace(self.settings, rho_threshold_eV=thr)
 
     def _new_engine(self):
         # the engine ANICalculator would build for load(model_dir, dtype=..., device=...)
@@ -113,6 +152,8 @@ class BatchSampler:
         while True:
             if not live:
                 g = 0  # nothing running: the next trajectories set the phase of the check steps
+            if g % k == 0:
+                self.poll_control()
             if g % k == 0 and len(live) < batch_size and not exhausted:
                 while len(live) < batch_size and not exhausted:
                     new = []
@@ -353,6 +394,7 @@ class BatchSampler:
             steps=steps, t_reached_ps=steps * self.dt_ps, stop_reason=reason, detail=detail, candidate=candidate,
             final=final, rho_at_stop=tr.rho, trace={k: np.asarray(v, dtype=float) for k, v in tr.trace.items()},
             wall_s=time.time() - tr.t_wall0, engine=self.engine_name,
+            rho_threshold_start_eV=tr.rho_threshold_start, rho_threshold_at_stop_eV=self.settings.rho_threshold_eV,
         )
 
 

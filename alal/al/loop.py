@@ -88,6 +88,8 @@ class Loop:
         self.session_id = f"session:{len(self.manifest['sessions'])}"
         self.store.insert(self.session_id, None, {"kind": "session", "started": time.time(), "last_seen": time.time()})
         self.rho_rung = self.ladder.current([r.get("rho_threshold_eV") for r in self.store.trajectories()])
+        if self.laddered:
+            self.write_sampler_control()
 
     def _check_inputs(self) -> None:
         cfg = self.cfg
@@ -236,7 +238,8 @@ class Loop:
             path = self.rd.traj_work / f"task-{ids[0]}.json"
             deadline = time.time() + self.cfg["loop.max_wall_h"] * 3600 - self.wall_used_s()  # budget end (loop.max_wall_h)
             sample_task_for(self.cfg, self.rd, gen, ids, deadline if deadline < 1e12 else None,
-                            rho_threshold_eV=self.rho_rung).write(path)
+                            rho_threshold_eV=self.rho_rung,
+                            control_file=str(self.sampler_control_path) if self.laddered else None).write(path)
             fut = self.execution.submit("sample", path, s["time_limit_s"] * len(ids) + 120, s["threads"])
             self.flights.append(Flight("sample", fut, cost, {"ids": ids, "generation": gen, "task": str(path)}))
 
@@ -377,6 +380,16 @@ class Loop:
     def laddered(self) -> bool:
         return len(self.ladder.rungs()) > 1
 
+    @property
+    def sampler_control_path(self) -> Path:
+        return self.rd.path / SAMPLER_CONTROL_FILE
+
+    def write_sampler_control(self) -> None:
+        """The current rung, for sampling tasks already running (they tighten to it at their next check step)."""
+        from alal.al.rundir import write_json_atomic
+
+        write_json_atomic(self.sampler_control_path, {"rho_threshold_eV": self.rho_rung, "written_at": time.time()})
+
     def window_times(self) -> list[float]:  # in start order, up to the oldest trajectory still running
         return window_times(self.store.trajectories(), [i for f in self.in_flight("sample") for i in f.info["ids"]],
                             rho_threshold_eV=self.rho_rung if self.laddered else None)
@@ -396,6 +409,7 @@ class Loop:
                           f"median {med:.3g} ps >= loop.tighten_median_ps = {self.ladder.step_median_ps:g} ps; new trajectories "
                           f"stop at {new:.3g} eV/√atom" + (" (the last rung)" if self.ladder.is_final(new) else ""))
                 self.rho_rung = new
+                self.write_sampler_control()
                 final_rung = self.ladder.is_final(new)
         # an attempt lost with its batch job (cancelled, walltime, node gone) is requeued but is no oracle failure
         attempts = [a for a in self.store.attempts() if a.outcome != "lost"]
@@ -506,6 +520,9 @@ class Loop:
         return Outcome(status=status, message=self.stop_message, generation=self.generation(),
                        n_labels=self.labels_count(), n_failed=self.failed_count(),
                        n_trajectories=len(self.finished_trajectories()), median_ps=med, wall_s=time.time() - self.t0)
+
+
+SAMPLER_CONTROL_FILE = "sampler_control.json"  # the threshold ladder's current rung, read by running sampling tasks
 
 
 class _Abort(Exception):

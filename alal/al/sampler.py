@@ -52,6 +52,11 @@ class SamplerSettings:
     # not a config key: the loop's wall-time budget as a clock time (loop.max_wall_h); a trajectory still running
     # then ends as "walltime" (censored, its end frame kept) so a budget-stopped loop does not wait for t_max
     deadline_unix: float | None = None
+    # not a config key: the run's sampler control file (``RUN_DIR/sampler_control.json``), which the loop rewrites
+    # when a threshold ladder goes down a rung; the batched sampler reads it at check steps (at most every
+    # CONTROL_POLL_S) and applies a lower rho_threshold_eV to the trajectories it is running, so trajectories
+    # started at a looser rung do not run on to t_max past frames the run now wants labelled
+    control_file: str | None = None
 
     @classmethod
     def from_config(cls, cfg) -> "SamplerSettings":
@@ -86,6 +91,8 @@ class TrajectoryResult:
     trace: dict = field(default_factory=dict)
     wall_s: float = 0.0
     engine: str = ""
+    rho_threshold_start_eV: float | None = None  # the ρ threshold in force when the trajectory started ...
+    rho_threshold_at_stop_eV: float | None = None  # ... and when it ended (lower when a ladder rung came mid-run)
 
     @property
     def event(self) -> bool:
@@ -234,6 +241,7 @@ def run_trajectory(spec: TrajectorySpec, settings: SamplerSettings, builder: Bui
         t_reached_ps=steps * dt_ps, stop_reason=reason, detail=detail, candidate=candidate, final=final,
         rho_at_stop=state["rho"], trace={k_: np.asarray(v, dtype=float) for k_, v in trace.items()},
         wall_s=time.time() - t_wall0, engine=getattr(calc, "engine_name", type(calc).__name__),
+        rho_threshold_start_eV=settings.rho_threshold_eV, rho_threshold_at_stop_eV=settings.rho_threshold_eV,
     )
 
 

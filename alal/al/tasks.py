@@ -123,12 +123,13 @@ class TrainTask(_TaskFile):
 
 
 def sample_task_for(cfg, rd: RunDir, gen: int, ids: list[str], deadline_unix: float | None = None,
-                    rho_threshold_eV: float | None = None) -> SampleTask:
+                    rho_threshold_eV: float | None = None, control_file: str | None = None) -> SampleTask:
     """The sampling task of trajectories ``ids`` with generation ``gen``'s model (``cfg``: the run's ALConfig);
     its trajectories end as "walltime" at ``deadline_unix`` (the loop's budget) if they are still running.
-    ``rho_threshold_eV``: the threshold ladder's current rung (default: sampler.rho_threshold_eV)."""
+    ``rho_threshold_eV``: the threshold ladder's current rung (default: sampler.rho_threshold_eV);
+    ``control_file``: where a later rung will be written (the batched sampler applies it to running trajectories)."""
     seed = cfg["run.seed"]
-    sampler = dataclasses.replace(SamplerSettings.from_config(cfg), deadline_unix=deadline_unix)
+    sampler = dataclasses.replace(SamplerSettings.from_config(cfg), deadline_unix=deadline_unix, control_file=control_file)
     if rho_threshold_eV is not None:
         sampler = dataclasses.replace(sampler, rho_threshold_eV=rho_threshold_eV)
     return SampleTask(
@@ -254,7 +255,12 @@ def trajectory_payload(res: TrajectoryResult, settings: SamplerSettings) -> dict
         "builder_seed": res.builder_seed, "n_atoms": res.n_atoms, "density_g_cm3": res.density_g_cm3,
         "steps": res.steps, "t_reached_ps": res.t_reached_ps, "stop_reason": res.stop_reason,
         "detail": res.detail, "rho_at_stop": res.rho_at_stop, "wall_s": res.wall_s, "engine": res.engine,
-        "timestep_fs": settings.timestep_fs, "rho_threshold_eV": settings.rho_threshold_eV,
+        "timestep_fs": settings.timestep_fs,
+        # the threshold the trajectory started under (a ladder's rung, for the stop rule's window) and the one it
+        # ended under (lower when the rung moved while it ran)
+        "rho_threshold_eV": res.rho_threshold_start_eV if res.rho_threshold_start_eV is not None else settings.rho_threshold_eV,
+        "rho_threshold_at_stop_eV": (res.rho_threshold_at_stop_eV if res.rho_threshold_at_stop_eV is not None
+                                     else settings.rho_threshold_eV),
         "candidate": atoms_to_dict(res.candidate), "final": atoms_to_dict(res.final),
         "trace": {k: v.tolist() for k, v in res.trace.items()}, "finished_at": time.time(),
     }
@@ -275,6 +281,7 @@ def trajectory_record(p: dict) -> tuple[Atoms | None, Atoms | None, dict, dict]:
         "candidate_hash": structure_hash(candidate) if candidate is not None else "",
         "finished_at": p.get("finished_at", time.time()),
         "timestep_fs": p.get("timestep_fs"), "rho_threshold_eV": p.get("rho_threshold_eV"),
+        "rho_threshold_at_stop_eV": p.get("rho_threshold_at_stop_eV", p.get("rho_threshold_eV")),
     }
     data = {"trace": p["trace"], "schedule": sched}
     if candidate is not None:
