@@ -151,6 +151,9 @@ def test_the_ladder_reads_its_config_and_bad_ladders_are_refused():
     with pytest.raises(AlalError, match="tighten_median_ps"):
         alconfig.from_dict({"sampler": {"rho_threshold_eV": 0.2, "rho_threshold_final_eV": 0.1, "t_max_ps": 10.0},
                             "loop": {"stop_median_ps": 10.0, "tighten_median_ps": 20.0}})
+    # without a ladder (final = start) the step median is never used: a long one is no error
+    alconfig.from_dict({"sampler": {"rho_threshold_eV": 0.1, "rho_threshold_final_eV": 0.1, "t_max_ps": 1.0},
+                        "loop": {"stop_median_ps": 1.0, "tighten_median_ps": 5.0}})
     with pytest.raises(AlalError, match="rho_tighten_factor"):
         alconfig.from_dict({"sampler": {"rho_tighten_factor": 1.5}})
 

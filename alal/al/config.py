@@ -368,7 +368,8 @@ def _cross_checks(v: dict, where: str) -> None:
                           f"({s['rho_threshold_eV']}): the threshold ladder only tightens")
     if s["rho_threshold_final_eV"] > 0 and s["rho_threshold_eV"] <= 0:
         raise ConfigError(f"{where}: sampler.rho_threshold_final_eV needs sampler.rho_threshold_eV > 0 (the ladder's first rung)")
-    if loop["tighten_median_ps"] > s["t_max_ps"]:
+    laddered = 0 < s["rho_threshold_final_eV"] < s["rho_threshold_eV"]
+    if laddered and loop["tighten_median_ps"] > s["t_max_ps"]:
         raise ConfigError(f"{where}: loop.tighten_median_ps ({loop['tighten_median_ps']}) exceeds sampler.t_max_ps ({s['t_max_ps']}): "
                           "the threshold ladder could never go down a rung")
     if 0 < loop["max_labels_ahead"] < loop["retrain_every_labels"]:
