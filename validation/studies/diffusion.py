@@ -212,33 +212,17 @@ def references() -> tuple[dict | None, dict | None]:
 def study(potential: str, out: Path, *, temperatures=TEMPERATURES_K, n_seeds: int = 3, first_seed: int = 1,
           protocol: Protocol = Protocol(), echo=print) -> dict:
     """Run (or continue) the study; writes ``OUT/pieces/*.json``, ``OUT/diffusion.json`` and ``OUT/diffusion.md``."""
-    from alal.potentials import load
-    from validation.properties.lattice import relaxed_fcc_lattice_constant
+    from validation.studies.pieces import cached_fcc_a0, run_pieces
 
     out = Path(out)
-    (out / "pieces").mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     pieces = plan(temperatures, n_seeds, first_seed, protocol)
-    a0_path = out / "a0.json"
-    if a0_path.is_file() and json.loads(a0_path.read_text()).get("potential") == potential:
-        a0 = json.loads(a0_path.read_text())["a0_A"]
-    else:
-        a0 = relaxed_fcc_lattice_constant(load(potential, dtype="float64"))
-        a0_path.write_text(json.dumps({"potential": potential, "a0_A": a0}))
-    results = []
+    a0 = cached_fcc_a0(out, potential)
     t_start = time.perf_counter()
-    for i, piece in enumerate(pieces):
-        path = out / "pieces" / f"{piece.key}.json"
-        if path.is_file():
-            results.append(json.loads(path.read_text()))
-            echo(f"[{i + 1}/{len(pieces)}] {piece.T_K:.0f} K, seed {piece.seed}: done before")
-            continue
-        echo(f"[{i + 1}/{len(pieces)}] {piece.T_K:.0f} K, seed {piece.seed}: {protocol.n_atoms} atoms, "
-             f"{piece.atom_steps / 1e6:.1f} M atom-steps")
-        res = run_piece(piece, potential, a0, progress=lambda m: echo(f"    {m}"))
-        res["potential"] = potential
-        path.write_text(json.dumps(res, indent=1))
-        results.append(res)
-        echo(f"    D_PBC = {res['D_pbc_m2_s'] * 1e9:.2f}e-9 m²/s (L {res['L_A']:.2f} Å) in {res['wall_s']:.0f} s")
+    results = run_pieces(
+        pieces, out, lambda piece, progress: run_piece(piece, potential, a0, progress=progress), potential=potential,
+        describe=lambda p: f"{p.T_K:.0f} K, seed {p.seed}, {p.protocol.n_atoms} atoms",
+        summary=lambda r: f"D_PBC = {r['D_pbc_m2_s'] * 1e9:.2f}e-9 m²/s, L {r['L_A']:.2f} Å", echo=echo)
     visc, exp = references()
     result = analyse(results, visc, exp)
     result.update(potential=potential, a0_A=a0, protocol=asdict(protocol), wall_s=time.perf_counter() - t_start)

@@ -226,39 +226,19 @@ def experiment_at(T_K: float) -> tuple[float | None, str]:
 def study(potential: str, out: Path, *, variants: tuple[Variant, ...] = VARIANTS, n_seeds: int = 3, first_seed: int = 1,
           T_K: float = T_DEFAULT_K, lengths: Lengths = Lengths(), echo=print) -> dict:
     """Run (or continue) the study; writes ``OUT/pieces/*.json``, ``OUT/liquid_density.json`` and ``.md``."""
-    from alal.potentials import load
-    from validation.properties.lattice import relaxed_fcc_lattice_constant
+    from validation.studies.pieces import cached_fcc_a0, run_pieces
 
     out = Path(out)
-    (out / "pieces").mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     pieces = plan(variants, n_seeds, first_seed, T_K, lengths)
-    a0_path = out / "a0.json"
-    if a0_path.is_file() and json.loads(a0_path.read_text()).get("potential") == potential:
-        a0 = json.loads(a0_path.read_text())["a0_A"]
-    else:
-        a0 = relaxed_fcc_lattice_constant(load(potential, dtype="float64"))
-        a0_path.write_text(json.dumps({"potential": potential, "a0_A": a0}))
-    total = sum(p.atom_steps for p in pieces)
-    done_steps = 0.0
-    results = []
+    a0 = cached_fcc_a0(out, potential)
     t_start = time.perf_counter()
-    for i, piece in enumerate(pieces):
-        path = out / "pieces" / f"{piece.key}.json"
-        if path.is_file():
-            results.append(json.loads(path.read_text()))
-            done_steps += piece.atom_steps
-            echo(f"[{i + 1}/{len(pieces)}] {piece.variant.name}, seed {piece.seed}: done before "
-                 f"(ρ = {results[-1]['rho_g_cm3']:.4f} g/cm³)")
-            continue
-        echo(f"[{i + 1}/{len(pieces)}] {piece.variant.name}, seed {piece.seed}: {piece.variant.n_atoms} atoms, "
-             f"{piece.atom_steps / 1e6:.1f} M atom-steps ({100 * done_steps / total:.0f} % of the study done)")
-        res = run_piece(piece, potential, a0, progress=lambda m: echo(f"    {m}"))
-        res["potential"] = potential
-        path.write_text(json.dumps(res, indent=1))
-        results.append(res)
-        done_steps += piece.atom_steps
-        echo(f"    ρ = {res['rho_g_cm3']:.4f} g/cm³ (T {res['T_mean_K']:.0f} K, P {res['P_mean_GPa']:+.3f} GPa, "
-             f"crystalline {100 * res['crystalline_fraction']:.0f} %) in {res['wall_s']:.0f} s")
+    results = run_pieces(
+        pieces, out, lambda piece, progress: run_piece(piece, potential, a0, progress=progress), potential=potential,
+        describe=lambda p: f"{p.variant.name}, seed {p.seed}, {p.variant.n_atoms} atoms",
+        summary=lambda r: (f"ρ = {r['rho_g_cm3']:.4f} g/cm³, T {r['T_mean_K']:.0f} K, P {r['P_mean_GPa']:+.3f} GPa, "
+                           f"crystalline {100 * r['crystalline_fraction']:.0f} %"),
+        echo=echo)
     exp, label = experiment_at(T_K)
     result = analyse(results, exp, label)
     result.update(potential=potential, T_K=T_K, a0_A=a0, lengths=asdict(lengths), n_seeds=n_seeds, first_seed=first_seed,
