@@ -111,7 +111,7 @@ def test_md_properties_end_to_end_on_eam(tmp_path, monkeypatch):
             "heat_cool_cna.png"} <= figs
     html = (out / "report.html").read_text()
     assert "section failed to render" not in html
-    assert "Mauro" in html  # the report says the experimental g(r) is missing
+    assert "Mauro" in html and "RMS Δg" in html  # the paper's g(r) source named; the RMS column against the tables
 
 
 def test_reference_spot_checks_on_trajectory_frames():
