@@ -257,3 +257,24 @@ def test_a_lower_threshold_in_the_control_file_reaches_running_trajectories(mode
         ignored = run_with_rung_written_at_step_10(content)
         for s in spec_list:
             assert ignored[s.traj_id].steps == N_STEPS and ignored[s.traj_id].rho_threshold_at_stop_eV == 1e9
+
+
+def test_a_start_grace_holds_the_loose_threshold_until_it_ends_batched_and_alone(model_dir):
+    """During start_grace_ps the grace's threshold applies; from the first check at or after it, the run's own.
+    Trajectories that a tight threshold stops at t = 0 run on through the grace, batched as alone."""
+    spec_list = specs(model_dir, range(8))
+    free = batched(model_dir, spec_list, settings(), batch_size=8)
+    rho0 = sorted(free[s.traj_id].trace["rho_eV"][0] for s in spec_list)
+    thr = 0.5 * (rho0[3] + rho0[4])  # half of them start above it
+    grace_ps = 0.05  # checks at steps 0, 10, 20 (t = 0, 0.02, 0.04 ps) are in grace; step 30 is not
+    plain = batched(model_dir, spec_list, settings(rho_threshold_eV=thr), batch_size=8)
+    st = settings(rho_threshold_eV=thr, start_grace_ps=grace_ps, start_grace_rho_threshold_eV=1e9)
+    graced = batched(model_dir, spec_list, st, batch_size=8)
+    assert sum(plain[s.traj_id].steps == 0 for s in spec_list) == 4
+    for s in spec_list:
+        trace = free[s.traj_id].trace["rho_eV"]  # index i: check step 10 i
+        later = [i for i in range(3, len(trace)) if trace[i] > thr]
+        r = graced[s.traj_id]
+        assert r.steps == (10 * later[0] if later else N_STEPS), s.traj_id
+        assert r.stop_reason == ("uncertain" if later else "t_max")
+        assert_same(r, run_trajectory(s, st, SMALL))

@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 
 from alal.al.schedule import Schedule
 from alal.al.uncertainty import force_spread, rho, uncertainty_stop
@@ -64,3 +65,35 @@ def test_uncertainty_stop_rule():
     assert reason == "uncertain_forces" and "mean force spread 0.7" in detail
     both = SamplerSettings(rho_threshold_eV=0.05, force_spread_threshold_eV_A=0.5)
     assert uncertainty_stop(0.06, 0.0, 0.6, both)[0] == "uncertain"  # ρ is checked first
+
+
+def test_a_start_grace_loosens_rho_only_before_its_end():
+    from alal.al.sampler import SamplerSettings
+    from alal.al.uncertainty import rho_threshold_at
+
+    st = SamplerSettings(rho_threshold_eV=0.05, start_grace_ps=0.2, start_grace_rho_threshold_eV=0.15)
+    assert rho_threshold_at(st, 0.0) == 0.15 and rho_threshold_at(st, 0.19) == 0.15
+    assert rho_threshold_at(st, 0.2) == 0.05 and rho_threshold_at(st, 30.0) == 0.05
+    assert uncertainty_stop(0.1, 0.0, 0.0, st, 0.0) is None  # in grace: 0.1 < 0.15
+    reason, detail = uncertainty_stop(0.2, 0.0, 0.0, st, 0.0)
+    assert reason == "uncertain" and "(start grace)" in detail
+    assert uncertainty_stop(0.1, 0.0, 0.0, st, 0.2)[0] == "uncertain"  # after the grace: 0.1 > 0.05
+    assert uncertainty_stop(0.1, 0.0, 0.0, st)[0] == "uncertain"  # no time given: the plain threshold
+    assert rho_threshold_at(SamplerSettings(rho_threshold_eV=0.05), 0.0) == 0.05  # no grace: the paper's rule
+
+
+def test_the_start_grace_defaults_to_the_configs_first_rung_and_is_validated():
+    from alal.al import config as alconfig
+    from alal.al.sampler import SamplerSettings
+
+    cfg = alconfig.from_dict({"sampler": {"rho_threshold_eV": 0.15, "rho_threshold_final_eV": 0.05, "start_grace_ps": 0.2},
+                              "loop": {"tighten_median_ps": 5.0}})
+    st = SamplerSettings.from_config(cfg)
+    assert st.start_grace_ps == 0.2 and st.start_grace_rho_threshold_eV == 0.15
+    assert SamplerSettings.from_config(alconfig.from_dict({})).start_grace_ps == 0.0  # off by default, the paper
+    with pytest.raises(alconfig.ConfigError, match="only loosens"):
+        alconfig.from_dict({"sampler": {"rho_threshold_eV": 0.15, "start_grace_ps": 0.2, "start_grace_rho_threshold_eV": 0.1}})
+    with pytest.raises(alconfig.ConfigError, match="whole trajectory would be in grace"):
+        alconfig.from_dict({"sampler": {"t_max_ps": 1.0, "start_grace_ps": 1.0}, "loop": {"stop_median_ps": 1.0}})
+    with pytest.raises(alconfig.ConfigError, match="needs sampler.rho_threshold_eV > 0"):
+        alconfig.from_dict({"sampler": {"rho_threshold_eV": 0.0, "force_spread_threshold_eV_A": 0.3, "start_grace_ps": 0.2}})

@@ -365,7 +365,7 @@ class BatchSampler:
         trace["T_target_K"].append(tr.schedule.temperature_K(t_ps))
         trace["T_K"].append(float(atoms.get_temperature()))
         trace["epot_eV_per_atom"].append(float(np.mean(energies)) / n)
-        stop = uncertainty_stop(r, fs_mean, fs_max, s)
+        stop = uncertainty_stop(r, fs_mean, fs_max, s, t_ps)
         if stop is not None:
             tr.candidate = atoms.get_positions()
             raise _Stop(stop[0], f"{stop[1]} at {t_ps:.3f} ps")

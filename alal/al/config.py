@@ -160,6 +160,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
                                 "0 = off, then force_spread_threshold_eV_A must be set)", _non_negative),
         "rho_threshold_final_eV": Key(0.0, "float", "threshold ladder: tighten ρ_threshold step by step down to this (0 = a fixed "
                                       "threshold, the paper's); see alal.al.stopping.ThresholdLadder", _non_negative),
+        "start_grace_ps": Key(0.0, "float", "start grace (not in the paper): for this long after a trajectory's random start, ρ is "
+                              "checked against start_grace_rho_threshold_eV instead (0 = off, the paper); see "
+                              "alal.al.uncertainty.rho_threshold_at", _non_negative),
+        "start_grace_rho_threshold_eV": Key(0.0, "float", "the start grace's ρ threshold (0 = rho_threshold_eV, a ladder's first rung)",
+                                            _non_negative),
         "rho_tighten_factor": Key(0.7, "float", "threshold ladder: each rung is the one before times this", _between(0.05, 0.99)),
         "force_spread_threshold_eV_A": Key(0.0, "float", "also stop when the per-atom force spread (force_spread_statistic over atoms) "
                                            "exceeds this (0 = off)", _non_negative),
@@ -368,6 +373,15 @@ def _cross_checks(v: dict, where: str) -> None:
                           f"({s['rho_threshold_eV']}): the threshold ladder only tightens")
     if s["rho_threshold_final_eV"] > 0 and s["rho_threshold_eV"] <= 0:
         raise ConfigError(f"{where}: sampler.rho_threshold_final_eV needs sampler.rho_threshold_eV > 0 (the ladder's first rung)")
+    if s["start_grace_ps"] > 0:
+        if s["rho_threshold_eV"] <= 0:
+            raise ConfigError(f"{where}: sampler.start_grace_ps needs sampler.rho_threshold_eV > 0 (the grace loosens the ρ check)")
+        if 0 < s["start_grace_rho_threshold_eV"] < s["rho_threshold_eV"]:
+            raise ConfigError(f"{where}: sampler.start_grace_rho_threshold_eV ({s['start_grace_rho_threshold_eV']}) is below "
+                              f"sampler.rho_threshold_eV ({s['rho_threshold_eV']}): the start grace only loosens the check")
+        if s["start_grace_ps"] >= s["t_max_ps"]:
+            raise ConfigError(f"{where}: sampler.start_grace_ps ({s['start_grace_ps']}) is not below sampler.t_max_ps "
+                              f"({s['t_max_ps']}): the whole trajectory would be in grace")
     laddered = 0 < s["rho_threshold_final_eV"] < s["rho_threshold_eV"]
     if laddered and loop["tighten_median_ps"] > s["t_max_ps"]:
         raise ConfigError(f"{where}: loop.tighten_median_ps ({loop['tighten_median_ps']}) exceeds sampler.t_max_ps ({s['t_max_ps']}): "

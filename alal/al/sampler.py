@@ -4,6 +4,7 @@ Langevin dynamics (ASE) with the target temperature reset every step from :class
 ``check_every_steps`` steps (and at t = 0) the ensemble is asked how unsure it is:
 
   ρ = σ_E/√N > rho_threshold_eV (if set)  -> stop, "uncertain": this frame goes to the oracle
+                                            (start_grace_rho_threshold_eV before start_grace_ps, if set)
   force spread (max or mean over atoms) > threshold (if set) -> stop, "uncertain_forces" (to the oracle too)
   nearest neighbour < 1.5 Å, |F| > 50 eV/Å, NaN, calculator error -> stop, "blowup" (recorded; labelled
                                             only if label_blowups)
@@ -40,6 +41,11 @@ class SamplerSettings:
     t_max_ps: float = 250.0
     check_every_steps: int = 10
     rho_threshold_eV: float = 0.01
+    # a start grace (not in the paper; alal.al.uncertainty.rho_threshold_at): during a trajectory's first
+    # start_grace_ps the looser start_grace_rho_threshold_eV applies (0 there = the config's rho_threshold_eV,
+    # a threshold ladder's first rung, which stays the grace's even when the rung moves)
+    start_grace_ps: float = 0.0
+    start_grace_rho_threshold_eV: float = 0.0
     force_spread_threshold_eV_A: float = 0.0
     force_spread_statistic: str = "max"
     blowup_min_distance_A: float = 1.5
@@ -61,7 +67,10 @@ class SamplerSettings:
     @classmethod
     def from_config(cls, cfg) -> "SamplerSettings":
         s = cfg.section("sampler")
-        return cls(**{k: (tuple(s[k]) if isinstance(s[k], list) else s[k]) for k in cls.__dataclass_fields__ if k in s})
+        settings = cls(**{k: (tuple(s[k]) if isinstance(s[k], list) else s[k]) for k in cls.__dataclass_fields__ if k in s})
+        if settings.start_grace_ps > 0 and settings.start_grace_rho_threshold_eV <= 0:
+            settings.start_grace_rho_threshold_eV = settings.rho_threshold_eV
+        return settings
 
 
 @dataclass
@@ -193,7 +202,7 @@ def run_trajectory(spec: TrajectorySpec, settings: SamplerSettings, builder: Bui
         trace["T_target_K"].append(schedule.temperature_K(t_ps))
         trace["T_K"].append(float(atoms.get_temperature()))
         trace["epot_eV_per_atom"].append(float(np.mean(energies)) / n)
-        stop = uncertainty_stop(r, fs_mean, fs_max, settings)
+        stop = uncertainty_stop(r, fs_mean, fs_max, settings, t_ps)
         if stop is not None:
             state["candidate"] = atoms.copy()
             raise _Stop(stop[0], f"{stop[1]} at {t_ps:.3f} ps")

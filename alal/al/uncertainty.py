@@ -36,16 +36,36 @@ def force_spread(member_forces_eV_A) -> tuple[float, float]:
 FORCE_SPREAD_STATISTICS = ("max", "mean")
 
 
-def uncertainty_stop(rho_eV: float, fspread_mean_eV_A: float, fspread_max_eV_A: float, settings) -> tuple[str, str] | None:
+def rho_threshold_at(settings, t_ps: float | None) -> float:
+    """The ρ threshold in force at time ``t_ps`` of a trajectory.
+
+    ``rho_threshold_eV`` (0 = off), except during a start grace (``start_grace_ps`` > 0, not in the paper):
+    before that time the looser ``start_grace_rho_threshold_eV`` applies. Why: a trajectory starts on a fresh
+    random cell, where the student is least sure (measured on the fourth discovery run: median ρ 0.064 eV/√atom
+    at t = 0, 0.040 from 0.1 ps on), and its dynamics leaves that region within tens of steps. A tight rung
+    stops half of the trajectories at t = 0 and sends yet another random cell to the oracle; the grace lets them
+    move on to the frames the run wants to check, and still stops those whose start is past the loose threshold.
+    """
+    thr = settings.rho_threshold_eV
+    grace_ps = getattr(settings, "start_grace_ps", 0.0)
+    if thr > 0 and grace_ps > 0 and t_ps is not None and t_ps < grace_ps:
+        return max(thr, getattr(settings, "start_grace_rho_threshold_eV", 0.0))
+    return thr
+
+
+def uncertainty_stop(rho_eV: float, fspread_mean_eV_A: float, fspread_max_eV_A: float, settings,
+                     t_ps: float | None = None) -> tuple[str, str] | None:
     """(reason, detail) when the ensemble is too unsure to go on, else None.
 
     ``settings`` carries rho_threshold_eV (0 = off), force_spread_threshold_eV_A (0 = off) and
-    force_spread_statistic ("max" or "mean"). Reasons: "uncertain" (ρ), "uncertain_forces" (force spread);
-    both send the frame to the oracle.
+    force_spread_statistic ("max" or "mean"), and optionally a start grace (:func:`rho_threshold_at`, which
+    needs ``t_ps``). Reasons: "uncertain" (ρ), "uncertain_forces" (force spread); both send the frame to the
+    oracle.
     """
-    r_thr = settings.rho_threshold_eV
+    r_thr = rho_threshold_at(settings, t_ps)
     if r_thr > 0 and rho_eV > r_thr:
-        return "uncertain", f"rho = {rho_eV:.4g} eV > {r_thr:g} eV"
+        grace = " (start grace)" if r_thr != settings.rho_threshold_eV else ""
+        return "uncertain", f"rho = {rho_eV:.4g} eV > {r_thr:g} eV{grace}"
     f_thr = settings.force_spread_threshold_eV_A
     if f_thr > 0:
         stat = getattr(settings, "force_spread_statistic", "max")
