@@ -20,7 +20,7 @@ endif
 export TORCHANI_NO_WARN_EXTENSIONS := 1
 export MPLBACKEND := Agg
 
-.PHONY: all install validate test test-slow test-cluster check-wheel bench bench-al reference train discover study-liquid-density clean distclean help
+.PHONY: all install validate test test-slow test-cluster check-wheel bench bench-al reference train discover study-liquid-density study-melt-curve clean distclean help
 
 help:
 	@echo "make validate   quick validation of the default potentials -> $(OUT)/ (report.html, report.pdf, results.json)"
@@ -33,6 +33,7 @@ help:
 	@echo "make reference  regenerate the GPAW-PBE references in reference_data/dft/"
 	@echo "make train      active-learning demo with the EMT oracle, then validation of the final model"
 	@echo "make study-liquid-density  which protocol factor moves ANI-Al's liquid density (~1 h; resumes) -> reports/studies/"
+	@echo "make study-melt-curve      Tm(P) at 0-50 GPa, 3 seeds, ANI-Al + Mendelev + Mishin (~2 h; resumes) -> reports/studies/"
 	@echo "make discover   automated discovery from random cells with the ANI-Al teacher (<= 2.5 h; resumes) -> runs/discovery/"
 
 all: validate
@@ -108,6 +109,9 @@ discover: $(STAMP)
 
 study-liquid-density: $(STAMP)
 	$(PY) -m alal.cli md-study liquid-density --potential ani-al --out reports/studies/liquid-density
+
+study-melt-curve: $(STAMP)
+	$(PY) -m alal.cli md-study melt-curve --out reports/studies/melt-curve
 
 clean:
 	rm -rf reports/latest reports/bench .pytest_cache

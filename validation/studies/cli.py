@@ -1,4 +1,4 @@
-"""`alal md-study liquid-density|diffusion`: MD protocol studies on one potential, from independent seeds."""
+"""`alal md-study liquid-density|diffusion|melt-curve`: MD protocol studies, from independent seeds."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ from pathlib import Path
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from validation.studies.liquid_density import T_DEFAULT_K, VARIANTS
 
-    p.add_argument("study", choices=["liquid-density", "diffusion"],
+    p.add_argument("study", choices=["liquid-density", "diffusion", "melt-curve"],
                    help="liquid-density: the density at one temperature from the quick tier's protocol and from variants "
                         "that each change one factor (" + ", ".join(v.name for v in VARIANTS[1:]) + "), independent seeds; "
                         "diffusion: the liquid's self-diffusion coefficient at 980, 1020, 1060 K against neutron scattering, "
-                        "with the Yeh-Hummer finite-size correction")
-    p.add_argument("--potential", default="ani-al", help="registry name or model path (default ani-al)")
+                        "with the Yeh-Hummer finite-size correction; melt-curve: Tm(P) from solid-liquid coexistence at 0-50 GPa "
+                        "for one or more potentials")
+    p.add_argument("--potential", default=None, help="registry name or model path (default ani-al); melt-curve: comma-separated "
+                   "names (default ani-al,eam-mendelev2008,eam-mishin1999)")
+    p.add_argument("--pressures", default=None, help="melt-curve: comma-separated pressures in GPa (default 0,5,10,20,30,50)")
+    p.add_argument("--nph-ps", type=float, default=None, help="melt-curve: coexistence (NPH) length per attempt (default 10 ps; the last 40 %% averaged)")
     p.add_argument("--out", default=None, help="output folder (default reports/studies/STUDY); a rerun continues the pieces "
                    "already there")
     p.add_argument("--seeds", type=int, default=3, help="independent seeds per variant (default 3)")
@@ -36,6 +40,13 @@ def run(args) -> int:
 
     echo = (lambda m: None) if args.quiet else (lambda m: print(m, flush=True))
     out = Path(args.out or f"reports/studies/{args.study}")
+    if args.study == "melt-curve":
+        return _melt_curve(args, out, echo)
+    args.potential = args.potential or "ani-al"
+    if args.pressures is not None or args.nph_ps is not None:
+        from alal.errors import AlalError
+
+        raise AlalError("--pressures and --nph-ps are for the melt-curve study")
     if args.study == "diffusion":
         return _diffusion(args, out, echo)
 
@@ -81,4 +92,24 @@ def _diffusion(args, out: Path, echo) -> int:
     study(args.potential, out, temperatures=temps, n_seeds=args.seeds, first_seed=args.first_seed, protocol=protocol,
           echo=echo)
     print((out / "diffusion.md").read_text())
+    return 0
+
+
+def _melt_curve(args, out: Path, echo) -> int:
+    from alal.errors import AlalError
+    from validation.studies.melt_curve import POTENTIALS, PRESSURES_GPA, protocol, study
+
+    for arg in ("variants", "production_ps", "equil_ps", "melt_ps", "nvt_equil_ps", "T_K"):
+        if getattr(args, arg) is not None:
+            raise AlalError(f"--{arg.replace('_', '-')} is not a melt-curve option")
+    names = [n.strip() for n in args.potential.split(",") if n.strip()] if args.potential else list(POTENTIALS)
+    try:
+        pressures = ([float(x) for x in args.pressures.split(",") if x.strip()] if args.pressures is not None
+                     else list(PRESSURES_GPA))
+    except ValueError as exc:
+        raise AlalError(f"--pressures: comma-separated numbers in GPa, not '{args.pressures}'") from exc
+    # a shorter or longer NPH run keeps the default's averaging share (the last 40 %)
+    settings = protocol(**({"nph_ps": args.nph_ps, "average_last_ps": 0.4 * args.nph_ps} if args.nph_ps is not None else {}))
+    study(names, out, pressures=pressures, n_seeds=args.seeds, first_seed=args.first_seed, settings=settings, echo=echo)
+    print((out / "melt_curve.md").read_text())
     return 0
