@@ -63,24 +63,26 @@ def test_seeds_differ_across_pressures_and_indices_and_settings_are_checked():
 
 
 def test_a_tiny_melt_curve_chains_its_guesses_and_a_rerun_reuses_its_pieces(tmp_path, capsys, monkeypatch):
-    """Mendelev 2008 (LAMMPS) at 0 and 5 GPa, one short seed each: the 5 GPa guess extrapolates the 0 GPa result,
-    the files are written, and a rerun runs no MD."""
+    """Mendelev 2008 (LAMMPS) at 0 and 5 GPa, one short seed each on a small cell: the 5 GPa guess extrapolates the
+    0 GPa result, the files are written, and a rerun runs no MD. The command line's errors are checked apart."""
     from alal.cli import main
+    from validation.studies.melt_curve import study
 
     monkeypatch.setenv("ALAL_MD_WORKERS", "1")
     out = tmp_path / "mc"
-    args = ["md-study", "melt-curve", "--potential", "eam-mendelev2008", "--pressures", "0,5", "--seeds", "1",
-            "--nph-ps", "2", "--out", str(out), "--quiet"]
-    assert main(args) == 0
-    res = json.loads((out / "melt_curve.json").read_text())
+    tiny = protocol(repeat={"fcc": [3, 3, 8], "bcc": [4, 4, 10]}, solid_ps=0.4, melt_ps=0.4, settle_ps=0.4,
+                    contact_ps=0.2, nph_ps=1.5, average_last_ps=0.6, max_attempts=1)
+    res = study(["eam-mendelev2008"], out, pressures=[5.0, 0.0], n_seeds=1, settings=tiny, echo=lambda m: None)
     rows = res["potentials"]["eam-mendelev2008"]["rows"]
-    assert [r["P_GPa"] for r in rows] == [0.0, 5.0]
+    assert [r["P_GPa"] for r in rows] == [0.0, 5.0]  # in order of pressure, whatever the order asked
     pieces = sorted((out / "eam-mendelev2008" / "pieces").glob("*.json"))
     assert len(pieces) == 2
     by_p = {json.loads(p.read_text())["P_GPa"]: json.loads(p.read_text()) for p in pieces}
-    assert by_p[0.0]["T_guess_K"] == pytest.approx(933.47)
-    if rows[0]["Tm_K"] is not None:  # one seed found coexistence at 0 GPa: the next guess is its line at 60 K/GPa
+    assert by_p[0.0]["T_guess_K"] == pytest.approx(933.47) and by_p[0.0]["attempts"][0]["n_atoms"] == 288
+    if rows[0]["Tm_K"] is not None:  # the seed found coexistence at 0 GPa: the next guess is its line at 60 K/GPa
         assert by_p[5.0]["T_guess_K"] == pytest.approx(rows[0]["Tm_K"] + 300.0)
+    else:
+        assert by_p[5.0]["T_guess_K"] == pytest.approx(933.47)
     assert (out / "melt_curve.md").is_file() and (out / "melt_curve.png").stat().st_size > 1000
     stamps = [p.stat().st_mtime_ns for p in pieces]
 
@@ -88,9 +90,11 @@ def test_a_tiny_melt_curve_chains_its_guesses_and_a_rerun_reuses_its_pieces(tmp_
         raise AssertionError("a rerun ran MD")
 
     monkeypatch.setattr(melt_curve, "run_piece", no_md)
-    assert main(args) == 0 and [p.stat().st_mtime_ns for p in pieces] == stamps
-    assert json.loads((out / "melt_curve.json").read_text())["potentials"] == res["potentials"]
+    again = study(["eam-mendelev2008"], out, pressures=[0.0, 5.0], n_seeds=1, settings=tiny, echo=lambda m: None)
+    assert [p.stat().st_mtime_ns for p in pieces] == stamps
+    assert json.loads(json.dumps(again["potentials"])) == json.loads((out / "melt_curve.json").read_text())["potentials"]
     capsys.readouterr()
     assert main(["md-study", "melt-curve", "--out", str(out), "--pressures", "0,x"]) == 2
     assert "--pressures" in capsys.readouterr().err
+    assert main(["md-study", "melt-curve", "--out", str(out), "--T-K", "900"]) == 2
     assert main(["md-study", "diffusion", "--out", str(out), "--pressures", "0"]) == 2
