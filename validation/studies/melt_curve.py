@@ -212,14 +212,15 @@ def plot(result: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 4.0))
-    for name, p in result["potentials"].items():
+    for i, (name, p) in enumerate(result["potentials"].items()):
+        color = f"C{i}"
         ok = [r for r in p["rows"] if r["Tm_K"] is not None]
         if ok:
-            ax.errorbar([r["P_GPa"] for r in ok], [r["Tm_K"] for r in ok],
-                        yerr=[r["Tm_sem_K"] or 0.0 for r in ok], marker="o", capsize=3, label=name)
+            ax.errorbar([r["P_GPa"] for r in ok], [r["Tm_K"] for r in ok], yerr=[r["Tm_sem_K"] or 0.0 for r in ok],
+                        marker="o", capsize=3, color=color, label=f"{name}: FCC-liquid")
         bcc = [(r["P_GPa"], t) for r in p["rows"] for t in r["bcc_Tm_K"]]
-        if bcc:
-            ax.plot(*zip(*bcc), "x", color="k", label=f"{name}: BCC grew")
+        if bcc:  # each seed where BCC grew: a BCC-liquid coexistence temperature, not on the FCC line
+            ax.plot(*zip(*bcc), "x", ms=8, mew=2, color=color, label=f"{name}: BCC grew (per seed)")
     exp = result.get("experiment") or {}
     if exp.get("Tm_0GPa_K"):
         ax.plot([0.0], [exp["Tm_0GPa_K"]], "k*", ms=10, label="experiment, 1 atm")
