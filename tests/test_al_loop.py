@@ -237,3 +237,17 @@ def test_the_threshold_ladder_moves_down_a_rung_when_its_window_survives_and_a_r
         assert again.rho_rung == 0.1
     finally:
         again.rd.unlock()
+
+
+def test_run_ids_never_read_as_numbers_in_the_database(tmp_path):
+    """ASE's database refuses a string that reads as a number; a bare hex id like "4768663127e74049" did once."""
+    from ase.db.core import str_represents
+
+    from alal.al.rundir import new_run_id
+
+    ids = {new_run_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert not any(str_represents(i, t) for i in ids for t in (bool, int, float))
+    s = Store(tmp_path / "x.db")
+    s.claim(next(iter(ids)), tmp_path)
+    assert s.owner()["run_id"] in ids

@@ -11,7 +11,6 @@ result collected here is recorded exactly as it would have been.
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 
 from alal.al import config as alconfig
 from alal.al import oracle as orc
-from alal.al.rundir import RunDir, new_manifest, read_json, record_resume, write_text_atomic
+from alal.al.rundir import RunDir, new_manifest, new_run_id, read_json, record_resume, write_text_atomic
 from alal.al.tasks import SampleTask, atoms_from_dict, generation_record, label_record, oracle_hash
 from alal.data.store import Store
 from alal.errors import AlalError
@@ -51,7 +50,7 @@ def open_run(rd: RunDir, cfg: alconfig.ALConfig, *, resume: bool, config_path: P
     rd.create()
     rd.lock()  # one driver per run (a second one is refused, naming the first)
     if manifest is not None:
-        manifest.setdefault("run_id", os.urandom(8).hex())  # runs made before run ids
+        manifest.setdefault("run_id", new_run_id())  # runs made before run ids
     store = Store(cfg["run.database"] or rd.db,  # RUN/ase.db or a postgresql:// URL
                   journal_dir=rd.path / "journal")  # labels journaled (alal.data.journal)
     store.check_owner(manifest["run_id"] if manifest else None, rd.path)  # not another run's database

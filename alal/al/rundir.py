@@ -30,6 +30,12 @@ LOCK = "driver.lock"
 _HELD: dict[str, object] = {}  # run directory -> the open lock file of this process's driver (held until exit)
 
 
+def new_run_id() -> str:
+    """A fresh run id. Prefixed: ASE's database refuses a string value that reads as a number, and a bare 16-digit
+    hex string does now and then ("4768663127e74049" is a float; it stopped a test run's start)."""
+    return "run-" + os.urandom(8).hex()
+
+
 class RunDir:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path).resolve()
@@ -137,7 +143,7 @@ class RunDir:
 def new_manifest(config: dict, config_source: str, seed: int, oracle_settings: dict, oracle_hash: str) -> dict:
     return {
         "format": "alal-al-run-v1",
-        "run_id": os.urandom(8).hex(),  # names the run in its database (a database of another run is refused)
+        "run_id": new_run_id(),  # names the run in its database (a database of another run is refused)
         "created": now_iso(),
         "config": config,
         "config_source": config_source,
